@@ -1,0 +1,733 @@
+# Copyright 2026 The synctva authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""PyTorch Sync-TVA model: emotion recognition for every utterance of a dialogue from text, audio and visual cues.
+
+The data flows, top to bottom of this file:
+
+1. `ModalityEnhancement` (the paper's MSDE), one per modality: project each utterance's features to the hidden
+   size and enhance them with a gate conditioned on the same modality's dialogue context.
+2. `build_dialogue_graph`: one node per (utterance, present modality); typed edges inside a past/future window,
+   within and across modalities.
+3. `GraphAttentionLayer` (a `RelationalGraphAttention` message-passing layer, residuals, normalisation): attention
+   over the typed edges of the heterogeneous cross-modal graph.
+4. `CrossModalFusion`: per utterance, each modality attends to the other two; a gate weighs the modalities.
+5. A linear classifier gives one emotion per utterance.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import softmax as edge_softmax
+from transformers import AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput, auto_docstring
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from .configuration_synctva import MODALITIES, SyncTVAConfig
+
+
+@auto_docstring(custom_intro="Fused utterance states of the Sync-TVA model, and the graph they came through.")
+@dataclass
+class SyncTVAModelOutput(ModelOutput):
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_utterances, hidden_size)`):
+        One fused state per utterance (zeros for padded utterances).
+    modality_weights (`torch.FloatTensor` of shape `(batch_size, num_utterances, 3)`):
+        How much each modality (text, audio, visual) contributed to each utterance's fused state; rows sum to 1
+        over the present modalities (0 for padding).
+    node_position (`torch.LongTensor` of shape `(num_nodes, 3)`):
+        The (dialogue, utterance, modality) of every graph node.
+    edge_index (`torch.LongTensor` of shape `(2, num_edges)`):
+        Source and target node of every graph edge (messages flow from source to target).
+    edge_type (`torch.LongTensor` of shape `(num_edges,)`):
+        Type of every edge: `(source_modality * 3 + target_modality) * config.num_edge_relations + relation`.
+    hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
+        Node states of shape `(num_nodes, hidden_size)`: the enhanced inputs, then the output of each graph layer.
+    attentions (`tuple`, returned with `output_attentions=True`):
+        For each graph layer a pair `(edge_index, weights)` with weights of shape `(num_edges, num_attention_heads)`,
+        then the fusion attention of shape `(batch_size, num_utterances, num_attention_heads, 3, 3)` (query
+        modality, key modality).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    modality_weights: torch.FloatTensor | None = None
+    node_position: torch.LongTensor | None = None
+    edge_index: torch.LongTensor | None = None
+    edge_type: torch.LongTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple | None = None
+
+
+@auto_docstring(custom_intro="Per-utterance emotion logits of the Sync-TVA model.")
+@dataclass
+class SyncTVAEmotionClassifierOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, returned when `labels` is provided):
+        Classification loss (class-weighted cross-entropy or focal) over the labelled utterances.
+    logits (`torch.FloatTensor` of shape `(batch_size, num_utterances, config.num_labels)`):
+        Emotion scores of every utterance, before softmax.
+    modality_weights (`torch.FloatTensor` of shape `(batch_size, num_utterances, 3)`):
+        How much each modality contributed to each utterance (see `SyncTVAModelOutput`).
+    node_position (`torch.LongTensor` of shape `(num_nodes, 3)`):
+        The (dialogue, utterance, modality) of every graph node.
+    edge_index (`torch.LongTensor` of shape `(2, num_edges)`):
+        Source and target node of every graph edge.
+    edge_type (`torch.LongTensor` of shape `(num_edges,)`):
+        Type of every edge.
+    hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
+        Node states after the enhancement and after each graph layer.
+    attentions (`tuple`, returned with `output_attentions=True`):
+        Graph attention per layer and the fusion attention (see `SyncTVAModelOutput`).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    modality_weights: torch.FloatTensor | None = None
+    node_position: torch.LongTensor | None = None
+    edge_index: torch.LongTensor | None = None
+    edge_type: torch.LongTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple | None = None
+
+
+def dialogue_context(states: torch.Tensor, present: torch.Tensor, causal: bool) -> torch.Tensor:
+    r"""Mean of a modality's states over the utterances of the dialogue where it is present.
+
+    .. math::
+        \mathbf{c}_i = \frac{\sum_{j \in \mathcal{C}(i)} p_j \mathbf{h}_j}{\max(1, \sum_{j \in \mathcal{C}(i)} p_j)}
+
+    with :math:`\mathcal{C}(i)` all utterances, or only :math:`j \le i` when `causal`.
+
+    Shapes:
+        states (B, N, H), present (B, N) -> (B, N, H)
+    """
+    weights = present.unsqueeze(-1).to(states.dtype)
+    weighted = states * weights
+    if causal:
+        return weighted.cumsum(dim=1) / weights.cumsum(dim=1).clamp(min=1.0)
+    context = weighted.sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+    return context.expand_as(states)
+
+
+class ModalityEnhancement(nn.Module):
+    r"""Modality-specific dynamic enhancement (the paper's MSDE) for one modality.
+
+    A weak modality is strengthened from its own dialogue context before it meets the others:
+
+    .. math::
+        \mathbf{h}_i &= \mathrm{LN}(\mathbf{W}_{in} \mathbf{x}_i) \\
+        \mathbf{g}_i &= \sigma(\mathbf{W}_g [\mathbf{h}_i ; \mathbf{c}_i]) \\
+        \mathbf{h}'_i &= \rho \, (\mathbf{h}_i + \mathbf{g}_i \odot \mathrm{FFN}(\mathbf{h}_i))
+
+    with :math:`\mathbf{c}_i` the dialogue context of the modality (`dialogue_context`) and
+    :math:`\rho = 2\,\sigma(r)` a learned reliability weight of the modality (1 at initialisation). With
+    `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`.
+
+    Shapes:
+        features (B, N, F_modality), present (B, N) -> (B, N, H)
+    """
+
+    def __init__(self, config: SyncTVAConfig, modality: str):
+        super().__init__()
+        feature_size = getattr(config, f"{modality}_feature_size")
+        self.enhance = config.use_modality_enhancement
+        self.causal = config.is_causal
+        self.input_projection = nn.Linear(feature_size, config.hidden_size)
+        self.input_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.context_gate = nn.Linear(2 * config.hidden_size, config.hidden_size)
+        self.feed_forward_in = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.feed_forward_out = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.reliability = nn.Parameter(torch.zeros(()))
+
+    def forward(self, features: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        states = self.input_norm(self.input_projection(features))
+        # CODEPATH: ablation checkpoints (use_modality_enhancement=False) keep the projection only.
+        if not self.enhance:
+            return states
+        context = dialogue_context(states, present, self.causal)
+        gate = torch.sigmoid(self.context_gate(torch.cat([states, context], dim=-1)))
+        update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(states))))
+        return 2 * torch.sigmoid(self.reliability) * (states + gate * update)
+
+
+def build_dialogue_graph(
+    present: torch.Tensor,
+    speaker_ids: torch.Tensor,
+    past_window: int,
+    future_window: int,
+    speaker_aware: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""The heterogeneous cross-modal graph of a batch of dialogues, built with tensor operations only.
+
+    Nodes are the present (utterance, modality) pairs, numbered in row-major order of `present`. Node
+    :math:`(j, m')` sends a message to node :math:`(i, m)` of the same dialogue when
+    :math:`i - \text{past} \le j \le i + \text{future}`, for every pair of modalities (text-text, text-audio,
+    ..., visual-visual), including the self loop :math:`(i, m) \to (i, m)`. The edge type is
+
+    .. math::
+        t = (3 m' + m) R + r, \quad r \in \{\text{same utterance}, \text{earlier}, \text{later}\}
+
+    with "earlier" and "later" each split into same speaker / other speaker when `speaker_aware` (R = 5, else 3).
+    Memory is O(B N (past + future + 1) 9): no dense N x N adjacency and no Python loop over utterances.
+
+    Shapes:
+        present (B, N, 3) bool, speaker_ids (B, N) ->
+        node_position (|V|, 3) as (dialogue, utterance, modality), edge_index (2, |E|), edge_type (|E|,)
+    """
+    batch_size, num_utterances, num_modalities = present.shape
+    device = present.device
+    node_position = present.nonzero()
+    node_id = torch.full(present.shape, -1, dtype=torch.long, device=device)
+    node_id[present] = torch.arange(node_position.shape[0], device=device)
+
+    offsets = torch.arange(-past_window, future_window + 1, device=device)  # (K,)
+    target_utterance = torch.arange(num_utterances, device=device).unsqueeze(1)  # (N, 1)
+    source_utterance = target_utterance + offsets  # (N, K)
+    in_dialogue = (source_utterance >= 0) & (source_utterance < num_utterances)
+    source_utterance = source_utterance.clamp(0, num_utterances - 1)
+
+    # (B, N, K, source modality, target modality)
+    source = node_id[:, source_utterance, :].unsqueeze(-1)
+    target = node_id[:, :, None, None, :]
+    source, target = torch.broadcast_tensors(source, target)
+    valid = (source >= 0) & (target >= 0) & in_dialogue[None, :, :, None, None]
+
+    later = (offsets > 0).long()
+    relation = torch.where(offsets == 0, 0, 1 + later * (2 if speaker_aware else 1))  # (K,)
+    relation = relation.expand(batch_size, num_utterances, -1)
+    if speaker_aware:
+        other_speaker = speaker_ids[:, source_utterance] != speaker_ids.unsqueeze(-1)  # (B, N, K)
+        relation = relation + (other_speaker & (offsets != 0)).long()
+    num_relations = 5 if speaker_aware else 3
+    modality_ids = torch.arange(num_modalities, device=device)
+    modality_pair = modality_ids[:, None] * num_modalities + modality_ids[None, :]  # (source, target)
+    edge_type = modality_pair * num_relations + relation[..., None, None]
+
+    edge_index = torch.stack([source[valid], target[valid]])
+    return node_position, edge_index, edge_type[valid]
+
+
+class RelationalGraphAttention(MessagePassing):
+    r"""GATv2-style multi-head attention over typed edges (a relational graph attention layer).
+
+    For an edge :math:`j \to i` of type :math:`t` and head :math:`k`:
+
+    .. math::
+        e_{ij}^{k} &= \mathbf{a}_k^\top \mathrm{LeakyReLU}\big(\mathbf{W}_s \mathbf{x}_j + \mathbf{W}_t \mathbf{x}_i
+                      + \mathbf{r}_t\big)_k \\
+        \alpha_{ij}^{k} &= \operatorname{softmax}_{j \in \mathcal{N}(i)} e_{ij}^{k} \\
+        \mathbf{x}'_i &= \mathbf{W}_o \big\Vert_k \sum_{j \in \mathcal{N}(i)} \alpha_{ij}^{k}
+                        \big(\mathbf{W}_v \mathbf{x}_j + \mathbf{v}_t\big)_k
+
+    with learned edge-type embeddings :math:`\mathbf{r}_t` (in the score) and :math:`\mathbf{v}_t` (in the
+    message), so each of the typed relations (modality pair, direction, speaker) is attended to and carries
+    information in its own way, with one set of projections for the whole graph.
+
+    Shapes:
+        x (|V|, H), edge_index (2, |E|), edge_type (|E|,) -> (|V|, H), and the attention (|E|, heads)
+    """
+
+    def __init__(self, config: SyncTVAConfig):
+        super().__init__(aggr="add", node_dim=0)
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.source_projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.target_projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value_projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.output_projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.edge_type_score = nn.Embedding(config.num_edge_types, config.hidden_size)
+        self.edge_type_value = nn.Embedding(config.num_edge_types, config.hidden_size)
+        self.score_vector = nn.Parameter(torch.empty(config.num_attention_heads, self.head_size))
+        self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
+
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        attention = self.edge_updater(
+            edge_index, source=self.source_projection(x), target=self.target_projection(x), edge_type=edge_type
+        )
+        out = self.propagate(
+            edge_index, value=self.value_projection(x), attention=self.attention_dropout(attention), edge_type=edge_type
+        )
+        return self.output_projection(out), attention
+
+    def edge_update(self, source_j, target_i, edge_type, index, ptr, size_i) -> torch.Tensor:
+        scores = F.leaky_relu(source_j + target_i + self.edge_type_score(edge_type), negative_slope=0.2)
+        scores = (scores.view(-1, self.num_heads, self.head_size) * self.score_vector).sum(dim=-1)  # (E, heads)
+        return edge_softmax(scores, index, ptr, size_i)
+
+    def message(self, value_j, attention, edge_type) -> torch.Tensor:
+        value = (value_j + self.edge_type_value(edge_type)).view(-1, self.num_heads, self.head_size)
+        return (attention.unsqueeze(-1) * value).view(-1, self.num_heads * self.head_size)
+
+
+class GraphAttentionLayer(GradientCheckpointingLayer):
+    r"""One layer over the cross-modal utterance graph: relational attention, then a feed-forward block.
+
+    .. math::
+        \mathbf{x} &\leftarrow \mathrm{LN}(\mathbf{x} + \mathrm{Dropout}(\mathrm{RelationalGraphAttention}(\mathbf{x}))) \\
+        \mathbf{x} &\leftarrow \mathrm{LN}(\mathbf{x} + \mathrm{Dropout}(\mathbf{W}_2\,\mathrm{GELU}(\mathbf{W}_1 \mathbf{x})))
+
+    Shapes:
+        node_states (|V|, H), edge_index (2, |E|), edge_type (|E|,) -> (|V|, H), (edge_index, attention (|E|, heads))
+    """
+
+    def __init__(self, config: SyncTVAConfig):
+        super().__init__()
+        self.attention = RelationalGraphAttention(config)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward_in = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.feed_forward_out = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self, node_states: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, attention = self.attention(node_states, edge_index, edge_type)
+        node_states = self.attention_norm(node_states + self.dropout(attended))
+        update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(node_states))))
+        node_states = self.feed_forward_norm(node_states + self.dropout(update))
+        return node_states, (edge_index, attention)
+
+
+class CrossModalFusion(nn.Module):
+    r"""Cross-attention fusion of an utterance's modalities, then a gated combination.
+
+    Each present modality :math:`m` queries the *other* present modalities of the same utterance
+    (MultiEMO-style exchange), and a gate weighs the exchanged states:
+
+    .. math::
+        \mathbf{s}'_m &= \mathrm{LN}\big(\mathbf{s}_m + \mathbf{W}_o \operatorname{softmax}_{n \ne m}
+                        \big(\tfrac{(\mathbf{W}_q \mathbf{s}_m)^\top \mathbf{W}_k \mathbf{s}_n}{\sqrt{d}}\big)
+                        \mathbf{W}_v \mathbf{s}_n\big) \\
+        \beta_m &= \operatorname{softmax}_m(\mathbf{w}_g^\top \mathbf{s}'_m), \quad
+        \mathbf{u} = \sum_m \beta_m \mathbf{s}'_m
+
+    A modality with no other modality present keeps its state. Absent modalities get no weight.
+
+    Shapes:
+        modality_states (B, N, 3, H), present (B, N, 3) ->
+        fused (B, N, H), modality weights (B, N, 3), attention (B, N, heads, 3, 3)
+    """
+
+    def __init__(self, config: SyncTVAConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.output_projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gate = nn.Linear(config.hidden_size, 1)
+        self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def split_heads(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3, H) -> (B, N, heads, 3, head_size)"""
+        return states.unflatten(-1, (self.num_heads, self.head_size)).transpose(-2, -3)
+
+    def forward(
+        self, modality_states: torch.Tensor, present: torch.Tensor, allowed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        query = self.split_heads(self.query(modality_states))
+        key = self.split_heads(self.key(modality_states))
+        value = self.split_heads(self.value(modality_states))
+        scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, N, heads, 3, 3)
+        allowed = allowed.unsqueeze(2)
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+        attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
+        exchanged = (self.attention_dropout(attention) @ value).transpose(-2, -3).flatten(-2)  # (B, N, 3, H)
+        modality_states = self.norm(modality_states + self.dropout(self.output_projection(exchanged)))
+
+        gate_scores = self.gate(modality_states).squeeze(-1)
+        gate_scores = gate_scores.masked_fill(~present, torch.finfo(gate_scores.dtype).min)
+        modality_weights = gate_scores.softmax(dim=-1) * present.any(dim=-1, keepdim=True)
+        fused = (modality_weights.unsqueeze(-1) * modality_states).sum(dim=-2)
+        return fused, modality_weights, attention
+
+
+@auto_docstring
+class SyncTVAPreTrainedModel(PreTrainedModel):
+    config: SyncTVAConfig
+    base_model_prefix = "model"
+    main_input_name = "text_features"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["GraphAttentionLayer"]
+    _can_record_outputs = {
+        "hidden_states": GraphAttentionLayer,
+        "attentions": [
+            OutputRecorder(GraphAttentionLayer, index=1),
+            OutputRecorder(CrossModalFusion, index=2),
+        ],
+    }
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as usual; with remote code, `auto_map` also names `SyncTVAModel`, so `AutoModel` loads any
+        Sync-TVA checkpoint (a classification checkpoint gives its encoder)."""
+        if self._auto_class is not None:
+            auto_map = getattr(self.config, "auto_map", None) or {}
+            self.config.auto_map = {**auto_map, "AutoModel": f"{__name__.rsplit('.', 1)[-1]}.SyncTVAModel"}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, RelationalGraphAttention):
+            init.normal_(module.score_vector, mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, ModalityEnhancement):
+            init.zeros_(module.reliability)
+
+
+def check_feature_input(name: str, features: torch.Tensor, expected_size: int) -> None:
+    """Raise a `ValueError` naming `name` unless `features` is a finite (B, N, expected_size) float tensor."""
+    if features.dim() != 3 or features.shape[-1] != expected_size:
+        raise ValueError(
+            f"`{name}` must have shape (batch_size, num_utterances, {expected_size}), got {tuple(features.shape)}"
+        )
+    if not features.is_floating_point():
+        raise ValueError(f"`{name}` must be a float tensor, got {features.dtype}")
+    if not torch.isfinite(features).all():
+        raise ValueError(f"`{name}` contains NaN or inf values")
+
+
+def check_shape(name: str, tensor: torch.Tensor | None, expected: tuple[int, ...]) -> None:
+    """Raise a `ValueError` naming `name` unless `tensor` (when given) starts with the `expected` dimensions."""
+    if tensor is not None and tuple(tensor.shape[: len(expected)]) != expected:
+        raise ValueError(
+            f"`{name}` has shape {tuple(tensor.shape)} but the other inputs give (batch_size, num_utterances) = "
+            f"{expected[:2]}" + (f" and expect {expected}" if len(expected) > 2 else "")
+        )
+
+
+@auto_docstring(
+    custom_intro="""
+    The Sync-TVA encoder: modality enhancement, attention over the heterogeneous cross-modal utterance graph, and
+    cross-attention fusion. It returns one fused state per utterance.
+    """
+)
+class SyncTVAModel(SyncTVAPreTrainedModel):
+    def __init__(self, config: SyncTVAConfig):
+        super().__init__(config)
+        self.text_encoder = None
+        # CODEPATH: end-to-end checkpoints (text_encoder_config set) run from tokens; feature checkpoints do not.
+        if config.text_encoder_config is not None:
+            self.text_encoder = AutoModel.from_config(config.text_encoder_config)
+        # CODEPATH: freeze_text_encoder=False checkpoints fine-tune the text encoder with the rest.
+        if self.text_encoder is not None and config.freeze_text_encoder:
+            self.text_encoder.requires_grad_(False)
+        self.enhancements = nn.ModuleDict({m: ModalityEnhancement(config, m) for m in config.modalities})
+        # CODEPATH: ablation checkpoints (use_cross_modal_graph=False) have no graph layers.
+        num_graph_layers = config.graph_layers if config.use_cross_modal_graph else 0
+        self.graph_layers = nn.ModuleList([GraphAttentionLayer(config) for _ in range(num_graph_layers)])
+        # CODEPATH: ablation checkpoints (use_cross_attention_fusion=False) have no fusion module.
+        self.fusion = CrossModalFusion(config) if config.use_cross_attention_fusion else None
+        self.post_init()
+
+    def train(self, mode: bool = True):
+        """Keep a frozen text encoder in eval mode, so its features match precomputed ones."""
+        super().train(mode)
+        # CODEPATH: only end-to-end checkpoints with a frozen text encoder.
+        if self.text_encoder is not None and self.config.freeze_text_encoder:
+            self.text_encoder.eval()
+        return self
+
+    def encode_text(
+        self, input_ids: torch.Tensor, text_attention_mask: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        r"""Mean-pooled text encoder states of the real utterances.
+
+        .. math:: \mathbf{x}_i = \frac{\sum_l m_{il} \mathbf{e}_{il}}{\sum_l m_{il}}
+
+        Shapes:
+            input_ids, text_attention_mask (B, N, L), attention_mask (B, N) -> (B, N, text_feature_size)
+        """
+        real = attention_mask.bool()
+        token_mask = text_attention_mask[real]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_text_encoder):
+            token_states = self.text_encoder(input_ids=input_ids[real], attention_mask=token_mask).last_hidden_state
+        token_mask = token_mask.unsqueeze(-1).to(token_states.dtype)
+        pooled = (token_states * token_mask).sum(dim=1) / token_mask.sum(dim=1).clamp(min=1.0)
+        text_features = pooled.new_zeros(*attention_mask.shape, pooled.shape[-1])
+        text_features[real] = pooled
+        return text_features
+
+    def gather_inputs(
+        self,
+        text_features: torch.Tensor | None,
+        audio_features: torch.Tensor | None,
+        visual_features: torch.Tensor | None,
+        input_ids: torch.Tensor | None,
+        text_attention_mask: torch.Tensor | None,
+        modality_mask: torch.Tensor | None,
+        speaker_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Check every input once, at the model's entry, and return the features per modality, the (B, N, 3)
+        presence of every modality, the speaker ids and the utterance mask. Errors name the wrong argument."""
+        if input_ids is not None and self.text_encoder is None:
+            raise ValueError("`input_ids` was given but this model holds no text encoder: pass `text_features`")
+        if input_ids is not None and text_features is not None:
+            raise ValueError("pass either `input_ids` or `text_features`, not both")
+        given = {"text_features": text_features, "audio_features": audio_features, "visual_features": visual_features}
+        for name, features in given.items():
+            modality = name.removesuffix("_features")
+            if features is not None and modality not in self.config.modalities:
+                raise ValueError(f"`{name}` was given but the model reads only {self.config.modalities}")
+            if features is not None:
+                check_feature_input(name, features, getattr(self.config, f"{modality}_feature_size"))
+        if input_ids is not None and input_ids.dim() != 3:
+            raise ValueError(f"`input_ids` must have shape (batch_size, num_utterances, length), got {input_ids.shape}")
+        leading = [t.shape[:2] for t in (*given.values(), input_ids) if t is not None]
+        if not leading:
+            raise ValueError("no input: pass at least one of `text_features`, `audio_features`, `visual_features`, `input_ids`")
+        batch_size, num_utterances = leading[0]
+        for name, tensor in {**given, "input_ids": input_ids}.items():
+            check_shape(name, tensor, (batch_size, num_utterances))
+        check_shape("attention_mask", attention_mask, (batch_size, num_utterances))
+        check_shape("speaker_ids", speaker_ids, (batch_size, num_utterances))
+        check_shape("modality_mask", modality_mask, (batch_size, num_utterances, len(MODALITIES)))
+        if input_ids is not None:
+            check_shape("text_attention_mask", text_attention_mask, tuple(input_ids.shape))
+
+        device = next(t for t in (*given.values(), input_ids) if t is not None).device
+        if attention_mask is None:
+            attention_mask = torch.ones(batch_size, num_utterances, dtype=torch.long, device=device)
+        if speaker_ids is None:
+            speaker_ids = torch.zeros(batch_size, num_utterances, dtype=torch.long, device=device)
+        if (speaker_ids < 0).any():
+            raise ValueError("`speaker_ids` must be >= 0 (the speaker's slot in its dialogue)")
+        if input_ids is not None:
+            if text_attention_mask is None:
+                text_attention_mask = torch.ones_like(input_ids)
+            given["text_features"] = self.encode_text(input_ids, text_attention_mask, attention_mask)
+
+        features = {m: given[f"{m}_features"] for m in MODALITIES}
+        present = torch.stack([torch.full_like(attention_mask, f is not None, dtype=torch.bool) for f in features.values()], dim=-1)
+        if modality_mask is not None:
+            present = present & modality_mask.bool()
+        present = present & attention_mask.bool().unsqueeze(-1)
+        if (attention_mask.bool() & ~present.any(dim=-1)).any():
+            raise ValueError(
+                "an utterance has no modality at all: every real utterance (`attention_mask`) needs at least one "
+                "modality given and marked present in `modality_mask`"
+            )
+        return {m: f for m, f in features.items() if f is not None}, present, speaker_ids, attention_mask
+
+    def drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
+        """During training, hide each (utterance, modality) with `config.modality_dropout_prob`, never the last
+        modality of an utterance. Shapes: (B, N, 3) -> (B, N, 3)"""
+        kept = present & (torch.rand(present.shape, device=present.device) >= self.config.modality_dropout_prob)
+        return torch.where(kept.any(dim=-1, keepdim=True), kept, present)
+
+    @capture_outputs(tie_last_hidden_states=False)
+    @auto_docstring
+    def forward(
+        self,
+        text_features: torch.FloatTensor | None = None,
+        audio_features: torch.FloatTensor | None = None,
+        visual_features: torch.FloatTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        text_attention_mask: torch.LongTensor | None = None,
+        modality_mask: torch.BoolTensor | None = None,
+        speaker_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> SyncTVAModelOutput:
+        r"""
+        text_features (`torch.FloatTensor` of shape `(batch_size, num_utterances, config.text_feature_size)`, *optional*):
+            One text feature vector per utterance (e.g. a sentence encoder's pooled output).
+        audio_features (`torch.FloatTensor` of shape `(batch_size, num_utterances, config.audio_feature_size)`, *optional*):
+            One audio feature vector per utterance (e.g. openSMILE eGeMAPS functionals).
+        visual_features (`torch.FloatTensor` of shape `(batch_size, num_utterances, config.visual_feature_size)`, *optional*):
+            One visual feature vector per utterance (e.g. pooled face features).
+        input_ids (`torch.LongTensor` of shape `(batch_size, num_utterances, text_length)`, *optional*):
+            Tokens of every utterance for the text encoder the model holds; used instead of `text_features`.
+        text_attention_mask (`torch.LongTensor` of shape `(batch_size, num_utterances, text_length)`, *optional*):
+            1 for real tokens of `input_ids`, 0 for padding.
+        modality_mask (`torch.BoolTensor` of shape `(batch_size, num_utterances, 3)`, *optional*):
+            Whether the text, audio and visual modality of each utterance is present. Missing modalities are a
+            normal case: they get no graph node. Defaults to every given modality present.
+        speaker_ids (`torch.LongTensor` of shape `(batch_size, num_utterances)`, *optional*):
+            Speaker of each utterance, any non-negative id (only equality within a dialogue matters).
+        attention_mask (`torch.LongTensor` of shape `(batch_size, num_utterances)`, *optional*):
+            1 for real utterances, 0 for padding.
+        """
+        features, present, speaker_ids, attention_mask = self.gather_inputs(
+            text_features, audio_features, visual_features, input_ids, text_attention_mask,
+            modality_mask, speaker_ids, attention_mask,
+        )
+        # CODEPATH: training with modality_dropout_prob > 0 only; inference never drops a modality.
+        if self.training and self.config.modality_dropout_prob > 0:
+            present = self.drop_modalities(present)
+
+        first = next(iter(features.values()))
+        modality_states = first.new_zeros(*present.shape, self.config.hidden_size)  # (B, N, 3, H)
+        for index, modality in enumerate(MODALITIES):
+            if modality in features:
+                modality_states[:, :, index] = self.enhancements[modality](features[modality], present[..., index])
+
+        node_position, edge_index, edge_type = build_dialogue_graph(
+            present, speaker_ids, self.config.past_window, self.config.future_window, self.config.speaker_aware_edges
+        )
+        node_states = modality_states[present]  # (|V|, H), in the order of node_position
+        for layer in self.graph_layers:
+            node_states, _ = layer(node_states, edge_index, edge_type)
+        modality_states = torch.zeros_like(modality_states).index_put(tuple(node_position.t()), node_states)
+
+        # CODEPATH: ablation checkpoints (use_cross_attention_fusion=False) average the present modalities.
+        if self.fusion is None:
+            modality_weights = present.to(modality_states.dtype)
+            modality_weights = modality_weights / modality_weights.sum(dim=-1, keepdim=True).clamp(min=1.0)
+            fused = (modality_weights.unsqueeze(-1) * modality_states).sum(dim=-2)
+        else:
+            other_modality = ~torch.eye(len(MODALITIES), dtype=torch.bool, device=present.device)
+            fused, modality_weights, _ = self.fusion(modality_states, present, present.unsqueeze(-2) & other_modality)
+
+        return SyncTVAModelOutput(
+            last_hidden_state=fused,
+            modality_weights=modality_weights,
+            node_position=node_position,
+            edge_index=edge_index,
+            edge_type=edge_type,
+        )
+
+
+def emotion_classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, config: SyncTVAConfig
+) -> torch.Tensor:
+    r"""Class-weighted cross-entropy or focal loss over the labelled utterances (label -100 is ignored).
+
+    .. math::
+        \mathcal{L}_{CE} = \frac{\sum_i w_{y_i} (-\log p_{i,y_i})}{\sum_i w_{y_i}}, \qquad
+        \mathcal{L}_{focal} = \frac{\sum_i w_{y_i} (1 - p_{i,y_i})^{\gamma} (-\log p_{i,y_i})}{\sum_i w_{y_i}}
+
+    Shapes:
+        logits (B, N, C), labels (B, N) -> ()
+    """
+    logits = logits.flatten(0, -2)
+    labels = labels.flatten()
+    labelled = labels != -100
+    weights = torch.ones(config.num_labels, dtype=logits.dtype, device=logits.device)
+    # CODEPATH: checkpoints trained with class_weights (imbalanced data) weigh the labels.
+    if config.class_weights is not None:
+        weights = torch.tensor(config.class_weights, dtype=logits.dtype, device=logits.device)
+    logits, labels = logits[labelled], labels[labelled]
+    log_probs = logits.log_softmax(dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)
+    per_utterance = -log_probs
+    # CODEPATH: checkpoints trained with loss_type="focal" down-weight easy utterances.
+    if config.loss_type == "focal":
+        per_utterance = (1 - log_probs.exp()).pow(config.focal_gamma) * per_utterance
+    label_weights = weights[labels]
+    return (label_weights * per_utterance).sum() / label_weights.sum().clamp(min=torch.finfo(logits.dtype).tiny)
+
+
+@auto_docstring(
+    custom_intro="""
+    Sync-TVA with an emotion classifier on top: one emotion per utterance of every dialogue.
+    """
+)
+class SyncTVAForEmotionClassification(SyncTVAPreTrainedModel):
+    def __init__(self, config: SyncTVAConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = SyncTVAModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @classmethod
+    def from_text_encoder(cls, text_encoder_name_or_path: str, **config_kwargs) -> "SyncTVAForEmotionClassification":
+        """A new model that holds the pretrained text encoder `text_encoder_name_or_path` (a Hub id or a local
+        folder), so it runs from tokens; `config_kwargs` go to `SyncTVAConfig`."""
+        encoder = AutoModel.from_pretrained(text_encoder_name_or_path)
+        config = SyncTVAConfig(text_encoder_config=encoder.config.to_dict(), **config_kwargs)
+        model = cls(config)
+        model.model.text_encoder.load_state_dict(encoder.state_dict())
+        return model
+
+    @can_return_tuple
+    @auto_docstring
+    def forward(
+        self,
+        text_features: torch.FloatTensor | None = None,
+        audio_features: torch.FloatTensor | None = None,
+        visual_features: torch.FloatTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        text_attention_mask: torch.LongTensor | None = None,
+        modality_mask: torch.BoolTensor | None = None,
+        speaker_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> SyncTVAEmotionClassifierOutput:
+        r"""
+        text_features (`torch.FloatTensor` of shape `(batch_size, num_utterances, config.text_feature_size)`, *optional*):
+            One text feature vector per utterance.
+        audio_features (`torch.FloatTensor` of shape `(batch_size, num_utterances, config.audio_feature_size)`, *optional*):
+            One audio feature vector per utterance.
+        visual_features (`torch.FloatTensor` of shape `(batch_size, num_utterances, config.visual_feature_size)`, *optional*):
+            One visual feature vector per utterance.
+        input_ids (`torch.LongTensor` of shape `(batch_size, num_utterances, text_length)`, *optional*):
+            Tokens of every utterance for the text encoder the model holds.
+        text_attention_mask (`torch.LongTensor` of shape `(batch_size, num_utterances, text_length)`, *optional*):
+            1 for real tokens of `input_ids`, 0 for padding.
+        modality_mask (`torch.BoolTensor` of shape `(batch_size, num_utterances, 3)`, *optional*):
+            Whether the text, audio and visual modality of each utterance is present.
+        speaker_ids (`torch.LongTensor` of shape `(batch_size, num_utterances)`, *optional*):
+            Speaker of each utterance, any non-negative id.
+        attention_mask (`torch.LongTensor` of shape `(batch_size, num_utterances)`, *optional*):
+            1 for real utterances, 0 for padding.
+        labels (`torch.LongTensor` of shape `(batch_size, num_utterances)`, *optional*):
+            Emotion of each utterance in `[0, config.num_labels)`, or -100 for utterances without a label.
+        """
+        if labels is not None:
+            if ((labels != -100) & ((labels < 0) | (labels >= self.num_labels))).any():
+                raise ValueError(f"`labels` must be in [0, {self.num_labels}) or -100 (ignored)")
+        outputs = self.model(
+            text_features=text_features,
+            audio_features=audio_features,
+            visual_features=visual_features,
+            input_ids=input_ids,
+            text_attention_mask=text_attention_mask,
+            modality_mask=modality_mask,
+            speaker_ids=speaker_ids,
+            attention_mask=attention_mask,
+            **kwargs,
+        )
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            check_shape("labels", labels, tuple(logits.shape[:2]))
+            loss = emotion_classification_loss(logits, labels, self.config)
+        return SyncTVAEmotionClassifierOutput(
+            loss=loss,
+            logits=logits,
+            modality_weights=outputs.modality_weights,
+            node_position=outputs.node_position,
+            edge_index=outputs.edge_index,
+            edge_type=outputs.edge_type,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+__all__ = ["SyncTVAPreTrainedModel", "SyncTVAModel", "SyncTVAForEmotionClassification"]
