@@ -21,7 +21,7 @@ MELD (`meld.pkl`, with a sentiment dict too) and the RoBERTa feature files all s
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 import datasets
 import numpy as np
@@ -68,7 +68,9 @@ def _identify_fields(items: list) -> dict[str, Any]:
         raise ValueError(f"expected at most one dict of one-hot speakers, found {len(by_kind['one_hot'])}")
     speakers = by_kind["one_hot"][0] if by_kind["one_hot"] else (by_kind["strings"] or [None])[0]
     if speakers is None or not by_kind["ints"]:
-        raise ValueError("a COSMIC pickle needs a speaker dict and a dict of integer labels; found neither or one")
+        raise ValueError(
+            "a COSMIC pickle needs a dict of speakers (names or one-hot vectors) and one of integer labels"
+        )
     other_strings = [item for item in by_kind["strings"] if item is not speakers]
     return {
         "speakers": speakers,
@@ -96,10 +98,10 @@ def _split_ids(id_lists: list, split_names: Sequence[str]) -> dict[str, list]:
 
 
 def load_cosmic_pickle(
-    path: Union[str, os.PathLike],
+    path: str | os.PathLike,
     label_names: Sequence[str],
-    split_names: Optional[Sequence[str]] = None,
-    extra_label_names: Optional[Mapping[str, Sequence[str]]] = None,
+    split_names: Sequence[str] | None = None,
+    extra_label_names: Mapping[str, Sequence[str]] | None = None,
 ) -> datasets.DatasetDict:
     """Load a COSMIC-format pickle as one example per dialogue.
 
@@ -134,11 +136,11 @@ def load_cosmic_pickle(
     ids = _split_ids(id_lists, split_names or COSMIC_SPLIT_ORDER)
     fields = _identify_fields(dicts)
 
-    extra_names = list((extra_label_names or {}).items())
+    named = list((extra_label_names or {}).items())
     extra_columns = {}
     for position in range(len(fields["extra_labels"])):
-        if position < len(extra_names):
-            extra_columns[extra_names[position][0]] = class_labels(extra_names[position][1])
+        if position < len(named):
+            extra_columns[named[position][0]] = class_labels(named[position][1])
         else:
             extra_columns[f"labels_{position + 2}"] = datasets.List(datasets.Value("int64"))
     if fields["vectors"] is not None:
@@ -163,4 +165,8 @@ def load_cosmic_pickle(
             raise ValueError(f"{path}: dialogue {key!r} has labels outside 0..{len(label_names) - 1}: {labels}")
         return {"dialogue_id": str(key), **per_utterance}
 
-    return build_dataset_dict({split: [row(key) for key in ids[split]] for split in SPLITS}, features)
+    try:
+        rows = {split: [row(key) for key in ids[split]] for split in SPLITS}
+    except KeyError as error:
+        raise ValueError(f"{path}: dialogue {error} of the id lists is missing from a per-dialogue dict") from None
+    return build_dataset_dict(rows, features)

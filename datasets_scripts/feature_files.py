@@ -22,7 +22,7 @@ for every dialogue, so a file of another shape is refused instead of silently mi
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import datasets
 import numpy as np
@@ -141,7 +141,7 @@ def _match_layout(items: Any, layouts: Sequence[Layout], path) -> Layout:
     return by_length[len(items)]
 
 
-def read_feature_pickle(path: Union[str, os.PathLike], layouts: Sequence[Layout], label_names) -> FeatureTable:
+def read_feature_pickle(path: str | os.PathLike, layouts: Sequence[Layout], label_names) -> FeatureTable:
     """Read a feature pickle of one of `layouts` (chosen by item count) and check every dialogue.
 
     Returns:
@@ -158,15 +158,20 @@ def read_feature_pickle(path: Union[str, os.PathLike], layouts: Sequence[Layout]
     modalities = [modality for modality in MODALITIES if modality in columns]
     train_keys, test_keys = list(columns.pop("train")), list(columns.pop("test"))
     if set(train_keys) & set(test_keys):
-        raise ValueError(f"{path}: dialogues {sorted(set(train_keys) & set(test_keys), key=str)[:5]} are in both splits")
+        raise ValueError(
+            f"{path}: dialogues {sorted(set(train_keys) & set(test_keys), key=str)[:5]} are in both splits"
+        )
+
+    if not train_keys or not test_keys:
+        raise ValueError(
+            f"{path}: expected non-empty trainVid and testVid, found {len(train_keys)} and {len(test_keys)}"
+        )
 
     def column(role: str, key) -> Any:
         if key not in columns[role]:
             raise ValueError(f"{path}: dialogue {key!r} of the split lists is missing from {role}")
         return columns[role][key]
 
-    if not train_keys or not test_keys:
-        raise ValueError(f"{path}: expected non-empty trainVid and testVid, found {len(train_keys)} and {len(test_keys)}")
     first = train_keys[0]
     sizes = {modality: np.shape(column(modality, first))[-1] for modality in modalities}
     if sizes not in layout.sizes:
@@ -222,13 +227,13 @@ def _modality_columns(table: FeatureTable) -> dict[str, datasets.List]:
     return {f"{modality}_features": VECTORS for modality in table.sizes}
 
 
-def read_meld_features(path: Union[str, os.PathLike]) -> FeatureTable:
+def read_meld_features(path: str | os.PathLike) -> FeatureTable:
     """Read and check a MELD feature pickle of one of `MELD_LAYOUTS` (keys follow `MELD_KEY_OFFSETS`)."""
     return read_feature_pickle(path, MELD_LAYOUTS, MELD_EMOTIONS)
 
 
 def load_meld_features(
-    path: Union[str, os.PathLike], validation_fraction: float = 0.1, seed: int = 0
+    path: str | os.PathLike, validation_fraction: float = 0.1, seed: int = 0
 ) -> datasets.DatasetDict:
     """Load a MELD feature pickle (`MELD_features_raw.pkl`, `meld_multimodal_features.pkl`, ...).
 
@@ -252,7 +257,7 @@ def load_meld_features(
 
 
 def load_iemocap_features(
-    path: Union[str, os.PathLike], validation_fraction: float = 0.1, seed: int = 0
+    path: str | os.PathLike, validation_fraction: float = 0.1, seed: int = 0
 ) -> datasets.DatasetDict:
     """Load an IEMOCAP feature pickle (`IEMOCAP_features.pkl` or `iemocap_multimodal_features.pkl`).
 

@@ -16,13 +16,12 @@
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Union
 
 import datasets
 from huggingface_hub import CommitInfo
 
 
-def export_parquet(dataset_dict: datasets.DatasetDict, out_dir: Union[str, os.PathLike]) -> dict[str, Path]:
+def export_parquet(dataset_dict: datasets.DatasetDict, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write each split to `<out_dir>/<split>.parquet`.
 
     Each file is written under a temporary name in `out_dir` and renamed into place, so a reader never
@@ -49,7 +48,7 @@ def export_parquet(dataset_dict: datasets.DatasetDict, out_dir: Union[str, os.Pa
     return written
 
 
-def push_to_hub(dataset_dict: datasets.DatasetDict, repo_id: str, private: bool = False) -> Optional[CommitInfo]:
+def push_to_hub(dataset_dict: datasets.DatasetDict, repo_id: str, private: bool = False) -> CommitInfo | None:
     """Upload all splits to the Hub dataset repository `repo_id` (created if needed) as Parquet shards.
 
     Uses the token of `huggingface-cli login` / `HF_TOKEN`. Returns the commit made, as

@@ -14,7 +14,6 @@
 """IEMOCAP: text, speakers and 6-class labels from the COSMIC pickle, with the standard split."""
 
 import os
-from typing import Union
 
 import datasets
 
@@ -33,7 +32,7 @@ IEMOCAP_VALID_IDS = (
 """The 12 validation dialogues (Sessions 1-4) of the COSMIC split, as listed in its `valid_ids`."""
 
 
-def load_iemocap(data_dir: Union[str, os.PathLike, None] = None) -> datasets.DatasetDict:
+def load_iemocap(data_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
     """Load IEMOCAP from `<data_dir>/iemocap/text/iemocap.pkl` (COSMIC format).
 
     Args:

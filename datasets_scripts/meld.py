@@ -20,7 +20,6 @@ import tempfile
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import Optional, Union
 from urllib.error import URLError
 from urllib.request import urlopen
 
@@ -106,7 +105,7 @@ def download_meld_csvs(folder: Path) -> None:
             raise
 
 
-def meld_csv_dir(data_dir: Union[str, os.PathLike, None] = None) -> Path:
+def meld_csv_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Return the folder that holds the three MELD CSVs.
 
     With `data_dir`, it must hold `meld/csv/`. Without it: the copy under `default_data_dir()`, else an
@@ -181,7 +180,7 @@ def read_meld_csv(path: Path) -> list[dict]:
     return dialogues
 
 
-def _clip_folders(clips_dir: Union[str, os.PathLike]) -> dict[str, Optional[Path]]:
+def _clip_folders(clips_dir: str | os.PathLike) -> dict[str, Path | None]:
     root = Path(clips_dir).resolve()
     folders = {
         split: next((root / name for name in names if (root / name).is_dir()), None)
@@ -193,7 +192,7 @@ def _clip_folders(clips_dir: Union[str, os.PathLike]) -> dict[str, Optional[Path
     return folders
 
 
-def _add_clips(split: str, dialogues: list[dict], folder: Optional[Path]) -> None:
+def _add_clips(split: str, dialogues: list[dict], folder: Path | None) -> None:
     missing = total = 0
     for dialogue in dialogues:
         dialogue["clips"] = []
@@ -204,7 +203,10 @@ def _add_clips(split: str, dialogues: list[dict], folder: Optional[Path]) -> Non
             missing += not found
             total += 1
     if missing:
-        warnings.warn(f"MELD {split}: {missing} of {total} clips not found in {folder}; their `clips` entries are ''")
+        warnings.warn(
+            f"MELD {split}: {missing} of {total} clips not found in {folder}; their `clips` entries are ''",
+            stacklevel=3,
+        )
 
 
 def _add_features(split: str, dialogues: list[dict], table) -> None:
@@ -222,9 +224,9 @@ def _add_features(split: str, dialogues: list[dict], table) -> None:
 
 
 def load_meld(
-    data_dir: Union[str, os.PathLike, None] = None,
-    clips_dir: Union[str, os.PathLike, None] = None,
-    features_file: Union[str, os.PathLike, None] = None,
+    data_dir: str | os.PathLike | None = None,
+    clips_dir: str | os.PathLike | None = None,
+    features_file: str | os.PathLike | None = None,
 ) -> datasets.DatasetDict:
     """Load MELD from the official CSVs (train, dev as `validation`, test).
 

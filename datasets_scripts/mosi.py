@@ -16,7 +16,6 @@
 import csv
 import os
 from pathlib import Path
-from typing import Union
 
 import datasets
 import numpy as np
@@ -53,7 +52,9 @@ def _split_utterances(folder: Path, split: str, transcripts: list) -> dict[str, 
     audio = _numbers(folder / f"audio_{split}0.csv", MOSI_SIZES["audio"] + 1)
     visual = _numbers(folder / f"video_{split}0.csv", MOSI_SIZES["visual"] + 1)
     if not len(text) == len(audio) == len(visual):
-        raise ValueError(f"{folder}: {split} files differ in rows: text {len(text)}, audio {len(audio)}, video {len(visual)}")
+        raise ValueError(
+            f"{folder}: {split} files differ in rows: text {len(text)}, audio {len(audio)}, video {len(visual)}"
+        )
     videos: dict[str, list[tuple[int, dict]]] = {}
     for row in range(len(text)):
         utterance_id, utterance, label = transcripts[int(text[row, 0])]
@@ -90,7 +91,7 @@ def _dialogue(video: str, utterances: list[tuple[int, dict]]) -> dict:
 
 
 def load_mosi(
-    data_dir: Union[str, os.PathLike, None] = None, validation_videos: int = 8, seed: int = 0
+    data_dir: str | os.PathLike | None = None, validation_videos: int = 8, seed: int = 0
 ) -> datasets.DatasetDict:
     """Load CMU-MOSI from `<data_dir>/mosi/csv/` (the bc-LSTM release, 62 train / 31 test videos).
 

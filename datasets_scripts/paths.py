@@ -15,7 +15,6 @@
 
 import os
 from pathlib import Path
-from typing import Optional, Union
 
 from huggingface_hub import constants as hub_constants
 
@@ -25,7 +24,7 @@ DATA_DIR_HINT = "pass `data_dir=`, set SYNCTVA_DATA_DIR, or give `--data-dir` on
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
 
-def default_data_dir() -> Optional[Path]:
+def default_data_dir() -> Path | None:
     """Return the data folder used when a loader gets no `data_dir`.
 
     Returns:
@@ -38,7 +37,7 @@ def default_data_dir() -> Optional[Path]:
     return beside_checkout if beside_checkout.is_dir() else None
 
 
-def resolve_data_dir(data_dir: Union[str, os.PathLike, None]) -> Optional[Path]:
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     """Return `data_dir` as a `Path`, or `default_data_dir()` when it is `None`."""
     return Path(data_dir) if data_dir is not None else default_data_dir()
 

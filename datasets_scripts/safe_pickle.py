@@ -21,7 +21,7 @@ every other one before it is imported, so nothing from a hostile file ever runs.
 import codecs
 import os
 import pickle
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         return ALLOWED_GLOBALS[key]
 
 
-def restricted_load(path_or_file: Union[str, os.PathLike, BinaryIO]):
+def restricted_load(path_or_file: str | os.PathLike | BinaryIO):
     """Unpickle a file through `RestrictedUnpickler`.
 
     Python 2 strings are decoded as latin-1, as the published releases need (and as numpy requires for
