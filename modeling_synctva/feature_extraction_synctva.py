@@ -11,7 +11,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Utterance-level audio features for Sync-TVA: openSMILE functionals (eGeMAPSv02 by default) or a pooled audio model."""
+"""Utterance-level audio features for Sync-TVA: openSMILE functionals (eGeMAPSv02 by default) or a pooled audio
+model."""
 
 import io
 import math
@@ -40,7 +41,9 @@ CONTAINER_SUFFIXES = (".mp4", ".m4a", ".mkv", ".mov", ".avi", ".webm", ".aac")
 @lru_cache(maxsize=4)
 def load_opensmile(feature_set: str) -> opensmile.Smile:
     """The openSMILE extractor of `feature_set` at the functionals level, built once per process."""
-    return opensmile.Smile(feature_set=opensmile.FeatureSet[feature_set], feature_level=opensmile.FeatureLevel.Functionals)
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet[feature_set], feature_level=opensmile.FeatureLevel.Functionals
+    )
 
 
 @lru_cache(maxsize=2)
@@ -60,7 +63,9 @@ def decode_audio_file(source: str | os.PathLike | bytes) -> tuple[np.ndarray, in
     if name.lower().endswith(CONTAINER_SUFFIXES):
         return decode_container_audio(name)
     try:
-        waveform, sampling_rate = soundfile.read(io.BytesIO(source) if isinstance(source, bytes) else name, dtype="float32")
+        waveform, sampling_rate = soundfile.read(
+            io.BytesIO(source) if isinstance(source, bytes) else name, dtype="float32"
+        )
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise ValueError(f"could not decode audio file {name}: {error}") from None
     return waveform, sampling_rate
@@ -79,7 +84,9 @@ def decode_container_audio(path: str) -> tuple[np.ndarray, int]:
                 raise ValueError(f"{path} has no audio track")
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="flt", layout="mono")
-            chunks = [out.to_ndarray().reshape(-1) for frame in container.decode(stream) for out in resampler.resample(frame)]
+            chunks = [
+                out.to_ndarray().reshape(-1) for frame in container.decode(stream) for out in resampler.resample(frame)
+            ]
             chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
             sampling_rate = stream.codec_context.sample_rate
     except av.FFmpegError as error:
@@ -103,7 +110,9 @@ def load_waveform(audio) -> tuple[np.ndarray, int]:
             return audio["array"], audio["sampling_rate"]
         if audio.get("bytes") is not None or audio.get("path") is not None:
             return decode_audio_file(audio["bytes"] if audio.get("bytes") is not None else audio["path"])
-        raise ValueError(f"an audio mapping needs `array` and `sampling_rate`, or `path` or `bytes`; got keys {sorted(audio)}")
+        raise ValueError(
+            f"an audio mapping needs `array` and `sampling_rate`, or `path` or `bytes`; got keys {sorted(audio)}"
+        )
     if isinstance(audio, tuple) and len(audio) == 2:
         return audio
     if hasattr(audio, "get_all_samples"):
@@ -157,7 +166,9 @@ class SyncTVAFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"`feature_set` must be one of {sorted(OPENSMILE_FEATURE_SIZES)}, got {feature_set!r}")
         if feature_size is None:
             if audio_model is not None:
-                raise ValueError("with `audio_model`, give `feature_size` or use `SyncTVAFeatureExtractor.from_audio_model`")
+                raise ValueError(
+                    "with `audio_model`, give `feature_size` or use `SyncTVAFeatureExtractor.from_audio_model`"
+                )
             feature_size = OPENSMILE_FEATURE_SIZES[feature_set]
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         self.feature_set = feature_set
@@ -183,7 +194,9 @@ class SyncTVAFeatureExtractor(SequenceFeatureExtractor):
         if isinstance(waveform, torch.Tensor):
             waveform = waveform.detach().cpu().numpy()
         if not isinstance(waveform, (np.ndarray, list)):
-            raise ValueError(f"a waveform must be a numpy array, a tensor or a list of floats, got {type(waveform).__name__}")
+            raise ValueError(
+                f"a waveform must be a numpy array, a tensor or a list of floats, got {type(waveform).__name__}"
+            )
         waveform = np.asarray(waveform)
         if not (np.issubdtype(waveform.dtype, np.floating) or np.issubdtype(waveform.dtype, np.integer)):
             raise ValueError(f"a waveform must hold numbers, got dtype {waveform.dtype}")
@@ -201,7 +214,8 @@ class SyncTVAFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError("the waveform has NaN or infinite samples")
         if waveform.size < math.ceil(self.min_duration * sampling_rate):
             raise ValueError(
-                f"the waveform is too short: {waveform.size / sampling_rate:.3f} s, at least {self.min_duration} s needed"
+                f"the waveform is too short: {waveform.size / sampling_rate:.3f} s, "
+                f"at least {self.min_duration} s needed"
             )
         rms = float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
         if rms < self.min_rms:
@@ -259,11 +273,15 @@ class SyncTVAFeatureExtractor(SequenceFeatureExtractor):
             features = self.encode_with_model(waveforms)
         else:
             smile = load_opensmile(self.feature_set)
-            features = np.stack(
-                [smile.process_signal(w, self.sampling_rate).to_numpy(np.float32)[0] for w in waveforms]
-            ) if waveforms else np.zeros((0, self.feature_size), dtype=np.float32)
+            features = (
+                np.stack([smile.process_signal(w, self.sampling_rate).to_numpy(np.float32)[0] for w in waveforms])
+                if waveforms
+                else np.zeros((0, self.feature_size), dtype=np.float32)
+            )
         if features.shape[1] != self.feature_size:
-            raise ValueError(f"the audio features have size {features.shape[1]}, but `feature_size` is {self.feature_size}")
+            raise ValueError(
+                f"the audio features have size {features.shape[1]}, but `feature_size` is {self.feature_size}"
+            )
         bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
         if bad.size:
             raise ValueError(f"non-finite audio features for audio item(s) {bad.tolist()}: is the audio too short?")

@@ -44,7 +44,7 @@ def default_text_encoder() -> str:
 
 @lru_cache(maxsize=2)
 def load_visual_encoder(name_or_path: str) -> tuple:
-    """The image processor and vision encoder of `name_or_path` (a Hub id or a local folder), loaded once per process."""
+    """The image processor and vision encoder of `name_or_path` (Hub id or local folder), loaded once per process."""
     return AutoImageProcessor.from_pretrained(name_or_path), AutoModel.from_pretrained(name_or_path).eval()
 
 
@@ -154,8 +154,13 @@ class SyncTVAProcessor(ProcessorMixin):
     @property
     def model_input_names(self) -> list[str]:
         return [
-            "input_ids", "text_attention_mask", "audio_features", "visual_features",
-            "modality_mask", "speaker_ids", "attention_mask",
+            "input_ids",
+            "text_attention_mask",
+            "audio_features",
+            "visual_features",
+            "modality_mask",
+            "speaker_ids",
+            "attention_mask",
         ]
 
     @auto_docstring
@@ -225,7 +230,9 @@ class SyncTVAProcessor(ProcessorMixin):
     def check_dialogue(self, index: int, dialogue: Mapping) -> dict[str, list | None]:
         """Check the structure of one dialogue and return its per-utterance lists (`None` for an absent key)."""
         if not isinstance(dialogue, Mapping):
-            raise ValueError(f"dialogue {index}: expected a dict with `utterances` and `speakers`, got {type(dialogue).__name__}")
+            raise ValueError(
+                f"dialogue {index}: expected a dict with `utterances` and `speakers`, got {type(dialogue).__name__}"
+            )
         for key in ("utterances", "speakers"):
             if key not in dialogue:
                 raise ValueError(f"dialogue {index}: missing `{key}`")
@@ -233,28 +240,43 @@ class SyncTVAProcessor(ProcessorMixin):
         for key in ("utterances", "speakers", "audio", "images", "labels"):
             values = dialogue.get(key)
             if values is not None and (isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence)):
-                raise ValueError(f"dialogue {index}: `{key}` must be a list with one entry per utterance, got {type(values).__name__}")
+                raise ValueError(
+                    f"dialogue {index}: `{key}` must be a list with one entry per utterance, "
+                    f"got {type(values).__name__}"
+                )
             checked[key] = None if values is None else list(values)
         num_utterances = len(checked["utterances"])
         if num_utterances == 0:
             raise ValueError(f"dialogue {index}: no utterances (an empty dialogue)")
         if self.max_utterances is not None and num_utterances > self.max_utterances:
-            raise ValueError(f"dialogue {index}: {num_utterances} utterances, more than max_utterances={self.max_utterances}")
+            raise ValueError(
+                f"dialogue {index}: {num_utterances} utterances, more than max_utterances={self.max_utterances}"
+            )
         for key in ("speakers", "audio", "images", "labels"):
             if checked[key] is not None and len(checked[key]) != num_utterances:
                 raise ValueError(f"dialogue {index}: {len(checked[key])} {key} for {num_utterances} utterances")
         for n, (text, speaker) in enumerate(zip(checked["utterances"], checked["speakers"])):
             if text is not None and not isinstance(text, str):
-                raise ValueError(f"dialogue {index}, utterance {n}: text must be a str or None, got {type(text).__name__}")
+                raise ValueError(
+                    f"dialogue {index}, utterance {n}: text must be a str or None, got {type(text).__name__}"
+                )
             if isinstance(text, str) and not text.strip():
-                raise ValueError(f"dialogue {index}, utterance {n}: empty text (use None for an utterance without text)")
+                raise ValueError(
+                    f"dialogue {index}, utterance {n}: empty text (use None for an utterance without text)"
+                )
             if isinstance(speaker, bool) or not isinstance(speaker, (str, int)):
-                raise ValueError(f"dialogue {index}, utterance {n}: speaker must be a str or int, got {type(speaker).__name__}")
+                raise ValueError(
+                    f"dialogue {index}, utterance {n}: speaker must be a str or int, got {type(speaker).__name__}"
+                )
         if checked["labels"] is not None:
             checked["labels"] = [None if label == -100 else label for label in checked["labels"]]
             for n, label in enumerate(checked["labels"]):
-                if label is not None and (isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0):
-                    raise ValueError(f"dialogue {index}, utterance {n}: a label must be an int >= 0, -100 or None, got {label!r}")
+                if label is not None and (
+                    isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0
+                ):
+                    raise ValueError(
+                        f"dialogue {index}, utterance {n}: a label must be an int >= 0, -100 or None, got {label!r}"
+                    )
         return checked
 
     @staticmethod
@@ -285,7 +307,10 @@ class SyncTVAProcessor(ProcessorMixin):
         Shapes: K texts -> input_ids (B, N, L), text_attention_mask (B, N, L)
         """
         encoded = self.tokenizer(
-            [text for _, text in texts], padding="longest", truncation=True, max_length=self.max_text_length,
+            [text for _, text in texts],
+            padding="longest",
+            truncation=True,
+            max_length=self.max_text_length,
             return_tensors="np",
         )
         length = encoded["input_ids"].shape[1]
@@ -354,7 +379,9 @@ class SyncTVAProcessor(ProcessorMixin):
             images = images.detach().cpu().numpy()
         if isinstance(images, np.ndarray):
             if images.ndim not in (3, 4) or images.size == 0:
-                raise ValueError(f"an image array must be (H, W, C), (C, H, W) or frames (F, ...), got shape {images.shape}")
+                raise ValueError(
+                    f"an image array must be (H, W, C), (C, H, W) or frames (F, ...), got shape {images.shape}"
+                )
             return [images] if images.ndim == 3 else list(images)
         if isinstance(images, (list, tuple)):
             if not images:
@@ -364,7 +391,9 @@ class SyncTVAProcessor(ProcessorMixin):
                 if not isinstance(frame, (Image.Image, np.ndarray, torch.Tensor)) or (
                     not isinstance(frame, Image.Image) and frame.ndim != 3
                 ):
-                    raise ValueError(f"a video frame must be a PIL image or an (H, W, C) array, got {type(frame).__name__}")
+                    raise ValueError(
+                        f"a video frame must be a PIL image or an (H, W, C) array, got {type(frame).__name__}"
+                    )
                 frames.extend(self.load_frames(frame))
             return frames
         raise ValueError(
