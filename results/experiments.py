@@ -1,0 +1,86 @@
+"""Run the experiments behind results/RESULTS.md, one `train.py` run per (experiment, seed), and keep their results.
+
+    python results/experiments.py                 # everything still missing, in the order below
+    python results/experiments.py --only mosi     # experiments whose name contains "mosi"
+    python results/experiments.py --list          # the commands, without running them
+
+Each finished run's results.json is copied to results/runs/<experiment>/seed<k>.json, which is what
+`results/summarize.py` reads; a run whose copy exists is skipped, so the command can be stopped and started again.
+Training folders go to runs/ (not committed).
+"""
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = (0, 1, 2)
+ABLATIONS = {"no_enhancement": ["--no-enhancement"], "no_graph": ["--no-graph"], "no_fusion": ["--no-fusion"]}
+MOSI_MODALITIES = ("text", "audio", "visual", "text,audio", "text,visual", "audio,visual", "text,audio,visual")
+
+
+def experiments() -> dict[str, dict]:
+    """name -> {dataset, modalities, variant, args}: the rows of RESULTS.md."""
+    table: dict[str, dict] = {}
+
+    def add(name, dataset, modalities, variant, args):
+        table[name] = {"dataset": dataset, "modalities": modalities, "variant": variant, "args": args}
+
+    for modalities in MOSI_MODALITIES:
+        short = "+".join(m[0].upper() for m in modalities.split(","))
+        add(f"mosi-{short}-full", "mosi", short, "full", ["--dataset", "mosi", "--modalities", modalities])
+    for variant, flags in ABLATIONS.items():
+        add(f"mosi-T+A+V-{variant}", "mosi", "T+A+V", variant, ["--dataset", "mosi", *flags])
+    add("mosi-T+A+V-gru_baseline", "mosi", "T+A+V", "gru_baseline", ["--dataset", "mosi", "--baseline", "gru"])
+    add("meld-T-full", "meld", "T", "full", ["--dataset", "meld"])
+    add("meld-T-gru_baseline", "meld", "T", "gru_baseline", ["--dataset", "meld", "--baseline", "gru"])
+    for variant, flags in ABLATIONS.items():
+        if variant != "no_fusion":  # with one modality the fusion has nothing to fuse: the ablation is the model
+            add(f"meld-T-{variant}", "meld", "T", variant, ["--dataset", "meld", *flags])
+    add("iemocap-T-full", "iemocap", "T", "full", ["--dataset", "iemocap"])
+    add("iemocap-T-gru_baseline", "iemocap", "T", "gru_baseline", ["--dataset", "iemocap", "--baseline", "gru"])
+    add("meld-T-full_finetuned_encoder", "meld", "T", "full_finetuned_encoder",
+        ["--dataset", "meld", "--finetune-text-encoder"])
+    add("iemocap-T-full_finetuned_encoder", "iemocap", "T", "full_finetuned_encoder",
+        ["--dataset", "iemocap", "--finetune-text-encoder"])
+    return table
+
+
+def command(name: str, spec: dict, seed: int) -> list[str]:
+    return [sys.executable, "train.py", *spec["args"], "--seed", str(seed), "--output-dir", f"runs/{name}/seed{seed}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="run the experiments whose name contains this")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for name, spec in experiments().items():
+        if args.only not in name:
+            continue
+        for seed in seeds:
+            kept = ROOT / "results" / "runs" / name / f"seed{seed}.json"
+            cmd = command(name, spec, seed)
+            if args.list:
+                print(shlex.join(cmd[1:]))
+                continue
+            if kept.exists():
+                continue
+            print(f"== {name} seed {seed}: {shlex.join(cmd[1:])}", flush=True)
+            resume = ["--resume"] if (ROOT / f"runs/{name}/seed{seed}/checkpoints").exists() else []
+            if subprocess.run(cmd + resume, cwd=ROOT).returncode != 0:
+                print(f"!! {name} seed {seed} failed", flush=True)
+                continue
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            temporary = kept.with_suffix(".tmp")
+            shutil.copyfile(ROOT / f"runs/{name}/seed{seed}/results.json", temporary)
+            temporary.replace(kept)
+
+
+if __name__ == "__main__":
+    main()

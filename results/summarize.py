@@ -1,0 +1,112 @@
+"""Aggregate the kept runs (results/runs/<experiment>/seed<k>.json) into results/summary.json and results/RESULTS.md.
+
+    python results/summarize.py
+
+Every figure is the mean and sample standard deviation over the seeds that finished; the epoch of each run was
+selected on the validation split, and the test split was scored once, on that epoch.
+"""
+
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from experiments import command, experiments  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent
+METRICS = ("weighted_f1", "accuracy", "macro_f1")
+PUBLISHED = """\
+Published numbers (test split, as each paper reports it; most select the epoch on the test set, and give one run):
+
+| system | modalities | MELD W-F1 / Acc | IEMOCAP W-F1 / Acc |
+| --- | --- | --- | --- |
+| Sync-TVA (paper) | T+A+V | 67.40 / 68.3 | not found |
+| SDT | T+A+V | 66.60 / 67.55 | 74.08 / 73.95 |
+| MultiEMO | T+A+V | 66.74 | 72.84 |
+| GraphSmile | T+A+V | 66.71 / 67.70 | 72.81 / 72.77 |
+| EmoBERTa (RoBERTa-large) | T | 65.61 | 68.57 |
+| COSMIC | T | 65.21 | 65.28 |
+| DialogueGCN (GloVe CNN) | T | 58.10 | 64.18 |
+
+CMU-MOSI on the same bc-LSTM features (binary accuracy): bc-LSTM about 80.3, MMMU-BA about 82.3.
+"""
+
+
+def records() -> list[dict]:
+    """One record per (experiment, metric) with the test mean/std over seeds, plus validation weighted F1."""
+    out = []
+    for name, spec in experiments().items():
+        runs = [json.loads(p.read_text()) for p in sorted((RESULTS / "runs" / name).glob("seed*.json"))]
+        if not runs:
+            continue
+        seeds = [run["seed"] for run in runs]
+        for split in ("test", "validation"):
+            for metric in METRICS:
+                values = [100 * run[split][metric] for run in runs]
+                out.append({
+                    "dataset": spec["dataset"],
+                    "modalities": spec["modalities"],
+                    "variant": spec["variant"],
+                    "split": split,
+                    "metric": metric,
+                    "mean": round(statistics.fmean(values), 2),
+                    "std": round(statistics.stdev(values), 2) if len(values) > 1 else None,
+                    "values": [round(v, 2) for v in values],
+                    "seeds": seeds,
+                    "command": " ".join(command(name, spec, 0)[1:]).replace("--seed 0", "--seed {seed}"),
+                })
+    return out
+
+
+def cell(rows: list[dict], dataset: str, modalities: str, variant: str, metric: str, split: str = "test") -> str:
+    for row in rows:
+        if (row["dataset"], row["modalities"], row["variant"], row["metric"], row["split"]) == (
+            dataset, modalities, variant, metric, split,
+        ):
+            std = f" ± {row['std']:.2f}" if row["std"] is not None else ""
+            return f"{row['mean']:.2f}{std} (n={len(row['seeds'])})"
+    return "not run"
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "# Results",
+        "",
+        "Every figure: mean ± sample standard deviation over seeds (n = seeds that finished), in percent. The epoch",
+        "of each run is selected on the **validation** split (early stopping on validation weighted F1); the test",
+        "split is scored once, on that epoch. Commands: `python results/experiments.py` runs every row (each row's",
+        "command is in `summary.json`), `python results/summarize.py` writes this file.",
+        "",
+        "## Main results",
+        "",
+        "| dataset | modalities | model | test W-F1 | test Acc | test macro-F1 | validation W-F1 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    keys = sorted({(r["dataset"], r["modalities"], r["variant"]) for r in rows}, key=lambda k: (k[0], k[2] != "full", k))
+    for dataset, modalities, variant in keys:
+        lines.append(
+            f"| {dataset} | {modalities} | {variant} | "
+            + " | ".join(cell(rows, dataset, modalities, variant, m) for m in METRICS)
+            + f" | {cell(rows, dataset, modalities, variant, 'weighted_f1', 'validation')} |"
+        )
+    lines += ["", "MOSI is binary sentiment; its accuracy is the figure the literature reports.", "", PUBLISHED]
+    return "\n".join(lines) + "\n"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def main() -> None:
+    rows = records()
+    atomic_write(RESULTS / "summary.json", json.dumps(rows, indent=1) + "\n")
+    atomic_write(RESULTS / "RESULTS.md", markdown(rows))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
