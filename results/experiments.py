@@ -1,7 +1,7 @@
 """Run the experiments behind results/RESULTS.md, one `train.py` run per (experiment, seed), and keep their results.
 
     python results/experiments.py                 # everything still missing, in the order below
-    python results/experiments.py --only mosi     # experiments whose name contains "mosi"
+    python results/experiments.py --only mosi     # experiments whose name matches the regular expression "mosi"
     python results/experiments.py --list          # the commands, without running them
 
 Each finished run's results.json is copied to results/runs/<experiment>/seed<k>.json, which is what
@@ -10,6 +10,7 @@ Training folders go to runs/ (not committed).
 """
 
 import argparse
+import re
 import shlex
 import shutil
 import subprocess
@@ -36,12 +37,12 @@ def experiments() -> dict[str, dict]:
         add(f"mosi-T+A+V-{variant}", "mosi", "T+A+V", variant, ["--dataset", "mosi", *flags])
     add("mosi-T+A+V-gru_baseline", "mosi", "T+A+V", "gru_baseline", ["--dataset", "mosi", "--baseline", "gru"])
     add("meld-T-full", "meld", "T", "full", ["--dataset", "meld"])
+    add("iemocap-T-full", "iemocap", "T", "full", ["--dataset", "iemocap"])
     add("meld-T-gru_baseline", "meld", "T", "gru_baseline", ["--dataset", "meld", "--baseline", "gru"])
+    add("iemocap-T-gru_baseline", "iemocap", "T", "gru_baseline", ["--dataset", "iemocap", "--baseline", "gru"])
     for variant, flags in ABLATIONS.items():
         if variant != "no_fusion":  # with one modality the fusion has nothing to fuse: the ablation is the model
             add(f"meld-T-{variant}", "meld", "T", variant, ["--dataset", "meld", *flags])
-    add("iemocap-T-full", "iemocap", "T", "full", ["--dataset", "iemocap"])
-    add("iemocap-T-gru_baseline", "iemocap", "T", "gru_baseline", ["--dataset", "iemocap", "--baseline", "gru"])
     add("meld-T-full_finetuned_encoder", "meld", "T", "full_finetuned_encoder",
         ["--dataset", "meld", "--finetune-text-encoder"])
     add("iemocap-T-full_finetuned_encoder", "iemocap", "T", "full_finetuned_encoder",
@@ -55,13 +56,13 @@ def command(name: str, spec: dict, seed: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="", help="run the experiments whose name contains this")
+    parser.add_argument("--only", default="", help="run the experiments whose name matches this regular expression")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     for name, spec in experiments().items():
-        if args.only not in name:
+        if not re.search(args.only, name):
             continue
         for seed in seeds:
             kept = ROOT / "results" / "runs" / name / f"seed{seed}.json"

