@@ -4,20 +4,15 @@ dialogue. Features are made up (random); what is pinned is the equality, which r
 import pytest
 import torch
 
-from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
+from modeling_synctva import SyncTVAForEmotionClassification
 from modeling_synctva.modeling_synctva import SyncTVAStreamer
 
-SIZES = {"text": 12, "audio": 6, "visual": 5}
+from test_modeling import SIZES, small_config
 
 
 def causal_model(**overrides) -> SyncTVAForEmotionClassification:
-    kwargs = dict(
-        text_feature_size=SIZES["text"], audio_feature_size=SIZES["audio"], visual_feature_size=SIZES["visual"],
-        hidden_size=16, intermediate_size=24, num_attention_heads=2, past_window=3, future_window=0,
-    )
-    kwargs.update(overrides)
     torch.manual_seed(0)
-    return SyncTVAForEmotionClassification(SyncTVAConfig(**kwargs)).eval()
+    return SyncTVAForEmotionClassification(small_config(**{"past_window": 3, "future_window": 0, **overrides})).eval()
 
 
 def made_up_dialogue(num_utterances: int, seed: int) -> dict[str, torch.Tensor]:
