@@ -1,7 +1,7 @@
 """Speed and memory of Sync-TVA on CPU: training throughput against a dense-graph and a BiGRU baseline, inference
 latency (from features and end to end from text), streaming, and scaling to long dialogues.
 
-    python bench/bench.py                      # full run (about 10 minutes on 2 cores)
+    python bench/bench.py                      # full run (5 to 10 minutes on 2 cores)
     python bench/bench.py --quick --json out.json  # about a minute: fewer batches, sizes and repeats
 
 Every figure is a median over repeats after a warm-up; ratios are measured in the same run, interleaved, so that
