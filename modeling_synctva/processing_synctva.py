@@ -25,6 +25,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import auto_docstring
 from transformers.video_utils import load_video
 
+from .collator_synctva import speaker_slots
 from .feature_extraction_synctva import SyncTVAFeatureExtractor, load_waveform
 
 
@@ -59,12 +60,6 @@ def pool_visual_output(outputs) -> torch.Tensor:
         return pooled.flatten(1)
     hidden = outputs.last_hidden_state
     return hidden.mean(dim=(2, 3)) if hidden.dim() == 4 else hidden.mean(dim=1)
-
-
-def speaker_slots(speakers: Sequence) -> list[int]:
-    """Each speaker's slot within its dialogue, numbered in order of first appearance: [A, B, A, C] -> [0, 1, 0, 2]."""
-    slots = {}
-    return [slots.setdefault(speaker, len(slots)) for speaker in speakers]
 
 
 def sample_frame_indices(metadata, num_frames: int, **kwargs) -> np.ndarray:
