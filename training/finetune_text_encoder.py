@@ -102,6 +102,22 @@ def labelled_texts(dataset: datasets.Dataset) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(labels, dtype=np.int64)
 
 
+def length_pooled_batches(lengths: list[int], batch_size: int, generator: torch.Generator, pool_batches: int = 50) -> list[list[int]]:
+    """One epoch's batches of strings of similar length, in random order.
+
+    A random permutation is cut into pools of `pool_batches * batch_size` strings; each pool is sorted by length and
+    cut into batches, and the batches of all pools are shuffled. A batch is padded to its longest string, so this
+    pads far less than plain random batches while every epoch still draws different batches.
+    """
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    pool_size = pool_batches * batch_size
+    batches = []
+    for start in range(0, len(order), pool_size):
+        pool = sorted(order[start : start + pool_size], key=lambda i: lengths[i])
+        batches += [pool[i : i + batch_size] for i in range(0, len(pool), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 def finetuned_key(text_encoder: str, dataset_name: str, splits: dict[str, tuple[list[str], np.ndarray]], settings: dict) -> str:
     """A hash of what the fine-tuned weights depend on: the base encoder, the strings and labels of the training and
     validation (epoch selection) splits, the hyper-parameters and the seed."""
@@ -154,7 +170,7 @@ def finetune_text_encoder(
     tokenizer = AutoTokenizer.from_pretrained(text_encoder)
     train_texts, train_labels = labelled_texts(dataset_dict["train"])
     validation_texts, validation_labels = labelled_texts(dataset_dict["validation"])
-    settings = {"seed": seed, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length, "pooling": "mean"}
+    settings = {"seed": seed, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length, "pooling": "mean", "batching": "length_pools"}
     splits = {"train": (train_texts, train_labels), "validation": (validation_texts, validation_labels)}
     target = Path(cache_dir) / "finetuned" / finetuned_key(text_encoder, dataset_name, splits, settings)
     if target.is_dir():  # complete: the folder only appears by the final rename
@@ -171,10 +187,10 @@ def finetune_text_encoder(
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train_texts), generator=torch.Generator().manual_seed(seed * 10_000 + epoch)).tolist()
+        generator = torch.Generator().manual_seed(seed * 10_000 + epoch)
+        batches = length_pooled_batches([len(text) for text in train_texts], batch_size, generator)
         total_loss = 0.0
-        for start in tqdm(range(0, len(order), batch_size), desc=f"fine-tune encoder, epoch {epoch}", disable=not show_progress):
-            batch = order[start : start + batch_size]
+        for batch in tqdm(batches, desc=f"fine-tune encoder, epoch {epoch}", disable=not show_progress):
             inputs = tokenizer([train_texts[i] for i in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
             logits = model(inputs["input_ids"], inputs["attention_mask"])
             loss = loss_function(logits, torch.as_tensor(train_labels[batch], device=device))
@@ -190,7 +206,7 @@ def finetune_text_encoder(
         history.append(
             {
                 "epoch": epoch,
-                "train_loss": total_loss / len(order),
+                "train_loss": total_loss / len(train_texts),
                 "validation_accuracy": scores["accuracy"],
                 "validation_weighted_f1": scores["weighted_f1"],
                 "seconds": time.perf_counter() - started,
