@@ -89,8 +89,8 @@ class SyncTVAConfig(PreTrainedConfig):
     audio_feature_size: int = 88
     visual_feature_size: int = 342
     modalities: list[str] | tuple[str, ...] = MODALITIES
-    hidden_size: int = 256
-    intermediate_size: int = 512
+    hidden_size: int = 128
+    intermediate_size: int = 256
     num_attention_heads: int = 4
     graph_layers: int = 2
     past_window: int = 3

@@ -265,10 +265,8 @@ class RelationalGraphAttention(nn.Module):
     information in its own way, with one set of projections for the whole graph.
 
     The graph is data: gathers along `edge_index`, a segment softmax over each node's incoming edges (PyTorch
-    Geometric's `softmax`) and a scatter-add, with no Python loop and no dense adjacency. Edge-sized tensors are
-    the cost here, so the type term of the message is summed per (target node, type) before it meets the
-    embeddings, :math:`\sum_j \alpha_{ij}^k \mathbf{v}_{t(ij)} = \sum_t \big(\sum_{j: t(ij) = t}
-    \alpha_{ij}^k\big) \mathbf{v}_t`, and only the source values travel along the edges.
+    Geometric's `softmax`) and a scatter-add, with no Python loop over nodes and no dense adjacency. Edge-sized
+    (|E|, H) tensors are the cost here, so they are made a chunk of edges at a time, never all at once.
 
     Shapes:
         x (|V|, H), edge_index (2, |E|), edge_type (|E|,) -> (|V|, H), and the attention (|E|, heads)
@@ -278,7 +276,6 @@ class RelationalGraphAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
-        self.num_edge_types = config.num_edge_types
         self.source_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.target_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.value_projection = nn.Linear(config.hidden_size, config.hidden_size)
@@ -293,28 +290,25 @@ class RelationalGraphAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         source, target = edge_index
         num_nodes = x.shape[0]
-        # Edge-sized (|E|, H) tensors dominate time and memory: they are made a chunk of edges at a time, small
-        # enough to stay in cache and to be reused by the allocator, never all at once.
-        chunks = [slice(start, start + EDGE_CHUNK_SIZE) for start in range(0, edge_type.shape[0], EDGE_CHUNK_SIZE)]
+        # Chunks of edges small enough to stay in cache and to be reused by the allocator.
+        chunks = list(zip(*(t.split(EDGE_CHUNK_SIZE) for t in (source, target, edge_type))))
         source_states, target_states = self.source_projection(x), self.target_projection(x)
         scores = []
-        for chunk in chunks:
-            chunk_scores = source_states.index_select(0, source[chunk])
-            chunk_scores += target_states.index_select(0, target[chunk])
-            chunk_scores += self.edge_type_score(edge_type[chunk])
+        for chunk_source, chunk_target, chunk_type in chunks:
+            chunk_scores = source_states.index_select(0, chunk_source)
+            chunk_scores += target_states.index_select(0, chunk_target)
+            chunk_scores += self.edge_type_score(chunk_type)
             chunk_scores = F.leaky_relu(chunk_scores, negative_slope=0.2, inplace=True)
             scores.append((chunk_scores.view(-1, self.num_heads, self.head_size) * self.score_vector).sum(dim=-1))
         attention = edge_softmax(torch.cat(scores), target, num_nodes=num_nodes)  # (|E|, heads)
         weights = self.attention_dropout(attention)
 
-        values = self.value_projection(x).view(num_nodes, self.num_heads, self.head_size)
+        values = self.value_projection(x)
         out = values.new_zeros(num_nodes, self.num_heads, self.head_size)
-        for chunk in chunks:
-            out.index_add_(0, target[chunk], values.index_select(0, source[chunk]) * weights[chunk].unsqueeze(-1))
-        type_weights = weights.new_zeros(num_nodes * self.num_edge_types, self.num_heads)
-        type_weights = type_weights.index_add(0, target * self.num_edge_types + edge_type, weights)
-        type_values = self.edge_type_value.weight.view(self.num_edge_types, self.num_heads, self.head_size)
-        out = out + torch.einsum("vth,thd->vhd", type_weights.view(num_nodes, self.num_edge_types, -1), type_values)
+        for (chunk_source, chunk_target, chunk_type), chunk_weights in zip(chunks, weights.split(EDGE_CHUNK_SIZE)):
+            messages = values.index_select(0, chunk_source)
+            messages += self.edge_type_value(chunk_type)
+            out.index_add_(0, chunk_target, messages.view(-1, self.num_heads, self.head_size) * chunk_weights.unsqueeze(-1))
         return self.output_projection(out.flatten(1)), attention
 
 
@@ -361,9 +355,10 @@ class CrossModalFusion(nn.Module):
         \beta_m &= \operatorname{softmax}_m(\mathbf{w}_g^\top \mathbf{s}'_m), \quad
         \mathbf{u} = \sum_m \beta_m \mathbf{s}'_m
 
-    A modality with no other modality present keeps its state. Absent modalities get no weight and no attention.
-    The projections run on the present (utterance, modality) pairs only, and the 3 x 3 attention on the utterances
-    with two or more modalities only (a text-only batch skips it).
+    A modality with no other modality present exchanges nothing (its attention output is zero, so
+    :math:`\mathbf{s}'_m = \mathrm{LN}(\mathbf{s}_m + \mathbf{b}_o)`), and an utterance with a single modality
+    gives it weight :math:`\beta_m = 1`. Absent modalities get no weight and no attention. The attention runs on
+    the utterances with two or more modalities only: a batch with one modality per utterance skips it.
 
     Shapes:
         node_states (|V|, H) of the present (utterance, modality) pairs in row-major order of `present`,
@@ -388,9 +383,21 @@ class CrossModalFusion(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_size, num_utterances, num_modalities = present.shape
         nodes = present.flatten().nonzero().squeeze(-1)  # node -> cell of the flattened (B * N * 3) grid
+
+        def to_grid(states: torch.Tensor) -> torch.Tensor:
+            """(|V|, H) -> (B, N, 3, H), zeros in the absent cells"""
+            grid = states.new_zeros(present.numel(), states.shape[-1]).index_copy(0, nodes, states)
+            return grid.view(*present.shape, -1)
+
         # Only the U utterances with two or more modalities exchange anything: the attention runs on those alone.
         exchanging = present.sum(dim=-1).flatten() > 1  # (B * N,)
         utterances = exchanging.nonzero().squeeze(-1)  # (U,)
+        # CODEPATH: batches with one modality per utterance (text-only models) exchange nothing.
+        if utterances.numel() == 0:
+            node_states = self.norm(node_states + self.dropout(self.output_projection.bias))
+            attention = node_states.new_zeros(batch_size, num_utterances, self.num_heads, num_modalities, num_modalities)
+            modality_weights = present.to(node_states.dtype)
+            return to_grid(node_states).sum(dim=-2), modality_weights, attention
         utterance_of_node = nodes // num_modalities
         exchanging_nodes = exchanging[utterance_of_node].nonzero().squeeze(-1)  # (|V_x|,)
         row = exchanging.cumsum(dim=0) - 1  # utterance -> its row among the U
@@ -410,15 +417,11 @@ class CrossModalFusion(nn.Module):
         scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
         attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
         exchanged = (self.attention_dropout(attention) @ value).transpose(1, 2).flatten(-2)  # (U, 3, H)
-        exchanged = exchanged.flatten(0, 1).index_select(0, cells)  # (|V_x|, H)
-        exchanged = node_states.new_zeros(node_states.shape).index_copy(0, exchanging_nodes, exchanged)  # (|V|, H)
-        node_states = self.norm(node_states + self.dropout(self.output_projection(exchanged)))
+        exchanged = self.output_projection(exchanged.flatten(0, 1).index_select(0, cells))  # (|V_x|, H)
+        # Nodes that exchange nothing get the projection of a zero vector: its bias.
+        projected = self.output_projection.bias.expand_as(node_states).index_copy(0, exchanging_nodes, exchanged)
+        node_states = self.norm(node_states + self.dropout(projected))
         attention = attention.new_zeros(batch_size * num_utterances, *attention.shape[1:]).index_copy(0, utterances, attention)
-
-        def to_grid(states: torch.Tensor) -> torch.Tensor:
-            """(|V|, H) -> (B, N, 3, H), zeros in the absent cells"""
-            grid = states.new_zeros(present.numel(), states.shape[-1]).index_copy(0, nodes, states)
-            return grid.view(*present.shape, -1)
 
         modality_states = to_grid(node_states)  # (B, N, 3, H)
         gate_scores = self.gate(modality_states).squeeze(-1)
@@ -610,6 +613,9 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
                 carried = (carried_context or {}).get(modality)
                 states, totals[modality] = self.enhancements[modality](features[modality], present[..., index], carried)
                 enhanced.append(states)  # (|V_m|, H) in (dialogue, utterance) order
+        # CODEPATH: one modality: its states are already in node order.
+        if len(enhanced) == 1:
+            return enhanced[0], totals
         # Sorting the nodes by modality (stable) lists them in the order of `enhanced`: scatter them back.
         by_modality = torch.argsort(present.nonzero()[:, 2], stable=True)
         enhanced = torch.cat(enhanced)
