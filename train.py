@@ -69,7 +69,7 @@ from training.checkpointing import (
     read_training_state,
     save_checkpoint,
 )
-from training.finetune_text_encoder import CONTEXT_COLUMN, add_context_column, finetune_text_encoder
+from training.finetune_text_encoder import CONTEXT_COLUMN, CONTEXT_WINDOW, add_context_column, finetune_text_encoder
 from training.model_card import render_model_card
 from training.plots import plot_confusion_matrix, plot_training_curves
 
@@ -499,11 +499,14 @@ def finalize(args, kwargs: dict, state: dict, examples: dict, collator, label_na
         missing, unexpected = final_model.load_state_dict(best_weights, strict=False)
         if unexpected or any(not key.startswith("model.text_encoder.") for key in missing):
             raise RuntimeError(f"trained weights do not fit the model with a text encoder: missing {missing}, unexpected {unexpected}")
-        processor = SyncTVAProcessor.from_text_encoder(text_info["text_encoder"], max_text_length=MAX_TEXT_LENGTH)
+        context_window = list(CONTEXT_WINDOW) if text_info["text_column"] == CONTEXT_COLUMN else None
+        processor = SyncTVAProcessor.from_text_encoder(
+            text_info["text_encoder"], max_text_length=MAX_TEXT_LENGTH, text_context_window=context_window
+        )
         validation_set = dataset_dict["validation"]
         difference = from_tokens_difference(
-            final_model, feature_model, examples["validation"], validation_set[text_info["text_column"]],
-            validation_set["speakers"], processor, collator,
+            final_model, feature_model, examples["validation"], validation_set["utterances"], validation_set["speakers"],
+            processor, collator,
         )
         if difference > FROM_TOKENS_TOLERANCE:
             raise RuntimeError(f"the saved model's logits from tokens differ from those from cached features by {difference:.2e}")

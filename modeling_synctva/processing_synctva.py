@@ -62,6 +62,28 @@ def pool_visual_output(outputs) -> torch.Tensor:
     return hidden.mean(dim=(2, 3)) if hidden.dim() == 4 else hidden.mean(dim=1)
 
 
+def context_texts(speakers: list, utterances: list, separator: str, past: int = 3, future: int = 1) -> list[str]:
+    """Per utterance of one dialogue, the target with its context, as a text encoder fine-tuned with dialogue context
+    (EmoBERTa, COSMIC; `train.py --finetune-text-encoder`) reads it:
+    `"S_i: u_i SEP S_{i-p}: u_{i-p} ... S_{i-1}: u_{i-1} SEP S_{i+1}: u_{i+1} ..."`. The target comes first, so that
+    truncation cuts context, never the target. An utterance without text (`None` or "") gives "", and absent
+    neighbours are skipped."""
+
+    def line(j: int) -> str:
+        return f"{speakers[j]}: {utterances[j]}"
+
+    present = [bool(text and text.strip()) for text in utterances]
+    out = []
+    for i in range(len(utterances)):
+        if not present[i]:
+            out.append("")
+            continue
+        before = " ".join(line(j) for j in range(max(0, i - past), i) if present[j])
+        after = " ".join(line(j) for j in range(i + 1, min(len(utterances), i + 1 + future)) if present[j])
+        out.append(f" {separator} ".join([line(i), before, after]))
+    return out
+
+
 def sample_frame_indices(metadata, num_frames: int, **kwargs) -> np.ndarray:
     """Up to `num_frames` frame indices spread evenly over a video (all of them when it is shorter)."""
     total = int(metadata.total_num_frames)
@@ -87,6 +109,7 @@ class SyncTVAProcessor(ProcessorMixin):
         max_text_length: int = 128,
         max_utterances: int | None = None,
         num_video_frames: int = 8,
+        text_context_window: list[int] | None = None,
         **kwargs,
     ):
         r"""
@@ -104,6 +127,10 @@ class SyncTVAProcessor(ProcessorMixin):
             Dialogues with more utterances are refused. No cap when unset.
         num_video_frames (`int`, *optional*, defaults to 8):
             Frames sampled evenly from a video file given as an utterance's images.
+        text_context_window (`list[int]`, *optional*):
+            `[past, future]`: the text encoder reads each utterance with up to `past` earlier and `future` later
+            utterances of its dialogue and their speakers (see `context_texts`), as an encoder fine-tuned with
+            dialogue context was trained. Each utterance alone when unset.
         """
         if feature_extractor is None:
             feature_extractor = SyncTVAFeatureExtractor()
@@ -114,6 +141,15 @@ class SyncTVAProcessor(ProcessorMixin):
                 "`max_text_length`, `num_video_frames` and `max_utterances` must be >= 1, got "
                 f"{max_text_length}, {num_video_frames}, {max_utterances}"
             )
+        if text_context_window is not None:
+            text_context_window = list(text_context_window)
+            if len(text_context_window) != 2 or any(
+                isinstance(size, bool) or not isinstance(size, int) or size < 0 for size in text_context_window
+            ):
+                raise ValueError(f"`text_context_window` must be [past, future], two ints >= 0, got {text_context_window}")
+            if tokenizer.sep_token is None:
+                raise ValueError("`text_context_window` needs a tokenizer with a separator token to join the context")
+        self.text_context_window = text_context_window
         self.visual_encoder = visual_encoder
         self.max_text_length = max_text_length
         self.max_utterances = max_utterances
@@ -200,6 +236,13 @@ class SyncTVAProcessor(ProcessorMixin):
 
         data = {}
         texts = self.present_items(checked, "utterances")
+        # CODEPATH: processors of checkpoints whose text encoder was fine-tuned with dialogue context.
+        if texts and self.text_context_window is not None:
+            contexts = [
+                context_texts(d["speakers"], d["utterances"], self.tokenizer.sep_token, *self.text_context_window)
+                for d in checked
+            ]
+            texts = [((b, n), contexts[b][n]) for (b, n), _ in texts]
         if texts:
             data["input_ids"], data["text_attention_mask"] = self.tokenize(texts, batch_size, num_utterances)
         audio = self.present_items(checked, "audio")
@@ -399,4 +442,4 @@ class SyncTVAProcessor(ProcessorMixin):
 
 SyncTVAProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["SyncTVAProcessor", "default_text_encoder"]
+__all__ = ["SyncTVAProcessor", "context_texts", "default_text_encoder"]

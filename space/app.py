@@ -21,12 +21,10 @@ with the bundled examples); in a checkout it also offers every MELD test dialogu
 model logic stays in the checkpoint: the functions here only check inputs and format outputs.
 """
 
-import functools
 import json
 import logging
 import os
 import re
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,6 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
-from huggingface_hub import hf_hub_download
 from matplotlib.figure import Figure
 from transformers import AutoModelForTokenClassification, AutoProcessor
 
@@ -249,12 +246,10 @@ def modality_attention(edge_index, weights, node_position) -> np.ndarray:
 class EmotionRecognizer:
     """A checkpoint's processor and model behind one call: dialogue in, `Analysis` out."""
 
-    def __init__(self, model, processor, source: str, text_builder=None):
+    def __init__(self, model, processor, source: str):
         self.model = model.eval()
         self.processor = processor
         self.source = source
-        # How the checkpoint's text encoder saw an utterance in training: (speakers, utterances) -> texts.
-        self.text_builder = text_builder
         self.modalities = list(model.config.modalities)
         self.labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
         # Fast tokenizers change their truncation state per call and must not be shared between threads at once.
@@ -266,8 +261,6 @@ class EmotionRecognizer:
         Raises:
             ValueError: the processor or the model refused the input (unreadable file, ...).
         """
-        if self.text_builder is not None:
-            dialogue = {**dialogue, "utterances": self.text_builder(dialogue["speakers"], dialogue["utterances"])}
         with self.processor_lock:
             inputs = self.processor(dialogue)
         with torch.inference_mode():
@@ -286,41 +279,6 @@ class EmotionRecognizer:
 def is_local_path(source: str) -> bool:
     """Whether `source` names a local folder (an absolute or relative path, or one that exists) rather than a Hub id."""
     return os.path.isabs(source) or source.startswith((".", "~")) or os.path.exists(source)
-
-
-def checkpoint_results(source: str) -> dict:
-    """The `results.json` that train.py writes beside a checkpoint (a local folder or a Hub id), or {} without one."""
-    path = Path(source) / "results.json"
-    if not path.is_file():
-        if is_local_path(source):
-            return {}
-        try:
-            path = Path(hf_hub_download(source, "results.json"))
-        except OSError:  # the Hub's "no such file" and "offline" errors are OSErrors
-            return {}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def text_builder_for(results: dict, separator: str | None):
-    """The function (speakers, utterances) -> texts that gives the text encoder what it saw in training (`text_input`
-    in train.py's results.json): `None` for plain utterances; the dialogue-context texts of
-    `training.finetune_text_encoder.context_texts` for an encoder fine-tuned with context.
-
-    Raises:
-        ValueError: the checkpoint needs context texts that cannot be built here.
-    """
-    if results.get("text_input") != "context":
-        return None
-    try:
-        from training.finetune_text_encoder import context_texts
-    except ImportError:
-        raise ValueError(
-            "its text encoder was fine-tuned on utterances with their dialogue context, which needs "
-            "`training/finetune_text_encoder.py` of the synctva repository (run the app from a checkout)"
-        ) from None
-    if separator is None:
-        raise ValueError("its tokenizer has no separator token to join an utterance with its context")
-    return functools.partial(context_texts, separator=separator)
 
 
 def load_recognizer(source: str) -> tuple[EmotionRecognizer | None, str]:
@@ -344,13 +302,10 @@ def load_recognizer(source: str) -> tuple[EmotionRecognizer | None, str]:
             f"**`{source}` reads precomputed text features**, not raw text: the demo needs a checkpoint that holds "
             f"its text encoder (`SyncTVAForEmotionClassification.from_text_encoder`). {help_text}"
         )
-    try:
-        text_builder = text_builder_for(checkpoint_results(source), processor.tokenizer.sep_token)
-    except ValueError as error:
-        return None, f"**`{source}` cannot run here:** {error}."
-    recognizer = EmotionRecognizer(model, processor, source, text_builder)
-    context_note = " Its text encoder reads each utterance with its dialogue context, as in training."
-    context_note = context_note if text_builder else ""
+    recognizer = EmotionRecognizer(model, processor, source)
+    context_note = ""
+    if getattr(processor, "text_context_window", None):
+        context_note = " Its text encoder reads each utterance with its dialogue context, as in training."
     return recognizer, f"Checkpoint `{source}`: {modality_note(recognizer.modalities)}{context_note}"
 
 
@@ -641,8 +596,6 @@ def main() -> None:
     # SYNCTVA_TORCH_THREADS can set it.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(int(os.environ.get("SYNCTVA_TORCH_THREADS") or max(1, cores // CONCURRENCY)))
-    # Checkpoints fine-tuned with dialogue context format their texts with `training/` of the repository.
-    sys.path.append(str(SPACE_DIR.parent))
     recognizer, model_note = load_recognizer(os.environ.get("SYNCTVA_MODEL") or str(DEFAULT_MODEL))
     if recognizer is None:
         logger.warning(model_note)

@@ -196,6 +196,39 @@ def test_long_utterances_are_truncated_to_max_text_length():
     assert inputs["input_ids"].shape == (1, 1, 8)
 
 
+def test_context_window_reads_each_utterance_with_its_neighbours_and_survives_save_and_load(tmp_path):
+    from modeling_synctva.processing_synctva import context_texts
+
+    processor = SyncTVAProcessor(text_context_window=[2, 1])
+    dialogue = {
+        "speakers": ["Ross", "Rachel", "Ross", "Joey"],
+        "utterances": ["Hi.", None, "Where were you?", "Here!"],
+        "audio": [None, (sine(220.0, 16000), 16000), None, None],  # utterance 1 has no text
+    }
+    separator = processor.tokenizer.sep_token
+    expected_texts = context_texts(dialogue["speakers"], dialogue["utterances"], separator, past=2, future=1)
+    assert expected_texts[2] == f"Ross: Where were you? {separator} Ross: Hi. {separator} Joey: Here!"  # no text: skipped
+
+    inputs = processor(dialogue)
+    plain = SyncTVAProcessor()(dialogue)
+    for n in (0, 2, 3):
+        tokens = processor.tokenizer(expected_texts[n])["input_ids"]
+        assert inputs["input_ids"][0, n, : len(tokens)].tolist() == tokens
+    assert inputs["text_attention_mask"][0, 1].sum() == 0
+    assert inputs["input_ids"].shape[-1] > plain["input_ids"].shape[-1]
+
+    processor.save_pretrained(tmp_path / "saved")
+    loaded = AutoProcessor.from_pretrained(tmp_path / "saved", trust_remote_code=True)
+    assert loaded.text_context_window == [2, 1]
+    torch.testing.assert_close(loaded(dialogue)["input_ids"], inputs["input_ids"])
+
+
+@pytest.mark.parametrize("window", [[3], [-1, 1], [1.5, 0], "31"])
+def test_a_bad_context_window_is_refused(window):
+    with pytest.raises(ValueError, match="text_context_window"):
+        SyncTVAProcessor(text_context_window=window)
+
+
 def test_speaker_slots_follow_order_of_first_appearance(processor):
     dialogues = [
         {"speakers": ["Ross", "Rachel", "Ross", "Joey", "Rachel"], "utterances": ["a", "b", "c", "d", "e"]},

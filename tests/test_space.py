@@ -154,18 +154,6 @@ def test_utterance_attention_averages_heads_and_modality_nodes(app):
     np.testing.assert_allclose(pairs[1, :2], [0.0, 1.0])
 
 
-def test_context_checkpoints_get_the_training_context_texts(app, tmp_path):
-    from training.finetune_text_encoder import context_texts
-
-    speakers, utterances = ["A", "B", "A"], ["hi", "who?", "me"]
-    assert app.text_builder_for({"text_input": "utterance"}, "[SEP]") is None
-    build = app.text_builder_for({"text_input": "context"}, "[SEP]")
-    assert build(speakers, utterances) == context_texts(speakers, utterances, "[SEP]")
-    (tmp_path / "results.json").write_text(json.dumps({"text_input": "context"}))
-    assert app.checkpoint_results(str(tmp_path)) == {"text_input": "context"}
-    assert app.checkpoint_results(str(tmp_path / "missing")) == {}
-
-
 def test_missing_checkpoint_gives_the_training_command_instead_of_a_crash(app, tmp_path):
     recognizer, note = app.load_recognizer(str(tmp_path / "synctva-meld"))
     assert recognizer is None

@@ -181,7 +181,7 @@ def test_gru_baseline_ignores_padding_and_fits_the_loss_of_sync_tva():
 
 
 def test_context_strings_put_the_target_first_then_past_and_future():
-    from training.finetune_text_encoder import context_texts
+    from modeling_synctva.processing_synctva import context_texts
 
     texts = context_texts(["A", "B", "A", "C", "B"], ["one", "two", "", "four", "five"], "[SEP]", past=2, future=1)
 
@@ -226,6 +226,22 @@ def test_finetuned_text_encoder_is_saved_once_and_reused(tmp_path, data_dir_sess
     assert not torch.equal(before, after)
     assert finetune_text_encoder(tiny, encoder, tmp_path, "meld", epochs=1, batch_size=8, show_progress=False) == folder
     assert not list((tmp_path / "finetuned").glob("*.tmp"))
+
+
+def test_a_run_with_a_context_fine_tuned_encoder_saves_a_processor_that_builds_the_same_context(tmp_path, feature_cache, data_dir_session, session_hf_home):
+    from transformers import AutoProcessor
+
+    out = tmp_path / "synctva-meld-context"
+    run(["train.py", *SMALL_RUN, "--epochs", "1", "--finetune-text-encoder", "--finetune-epochs", "1", "--data-dir", str(data_dir_session),
+         "--cache-dir", str(feature_cache), "--output-dir", str(out)], session_hf_home)
+    results = json.loads((out / "results.json").read_text())
+    processor = AutoProcessor.from_pretrained(out, trust_remote_code=True)
+    inputs = processor({"speakers": ["Ross", "Rachel"], "utterances": ["We were on a break!", "No we weren't."]})
+
+    assert results["text_input"] == "context" and processor.text_context_window == [3, 1]
+    # train.py checked the saved model from raw utterances (through this processor) against the cached context features
+    assert results["from_tokens_max_abs_diff"] < 1e-4
+    assert (inputs["input_ids"][0, 0] == processor.tokenizer.sep_token_id).sum() == 3  # target SEP past SEP future SEP
 
 
 def test_iemocap_example_fine_tunes_a_saved_checkpoint_for_a_few_steps(smoke_run, tmp_path, data_dir_session):

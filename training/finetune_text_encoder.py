@@ -13,10 +13,10 @@
 # limitations under the License.
 """Fine-tune the text encoder as an utterance classifier with dialogue context, before Sync-TVA reads its features.
 
-As EmoBERTa and COSMIC do, each utterance is classified from a string that also holds its neighbours: the target
+As EmoBERTa and COSMIC do, each utterance is classified from a string that also holds its neighbours
+(`modeling_synctva.processing_synctva.context_texts`, which the saved processor applies at inference): the target
 utterance, then up to `past` earlier and `future` later utterances, each prefixed with its speaker, the three parts
-separated by the tokenizer's separator token. The target comes first so that truncation to `max_length` tokens cuts
-context, never the target. The classifier is the encoder's states mean-pooled over the tokens (the pooling Sync-TVA
+separated by the tokenizer's separator token. The classifier is the encoder's states mean-pooled over the tokens (the pooling Sync-TVA
 and `extract_dataset_features` use) and a linear layer; the epoch is selected on the validation weighted F1, and
 only the encoder (with its tokenizer) is kept, saved atomically under `<cache_dir>/finetuned/<key>`, the key a hash
 of everything the weights depend on.
@@ -40,36 +40,20 @@ from transformers import AutoModel, AutoTokenizer, get_scheduler
 
 from datasets_scripts.erc_metrics.erc_metrics import erc_scores
 from datasets_scripts.extract_features import encoder_identity, mean_pool
+from modeling_synctva.processing_synctva import context_texts
 
 CONTEXT_COLUMN = "context_utterances"
+CONTEXT_WINDOW = (3, 1)
+"""(past, future) utterances of context around each utterance, as EmoBERTa reads MELD."""
 
 
-def context_texts(speakers: list[str], utterances: list[str], separator: str, past: int = 3, future: int = 1) -> list[str]:
-    """Per utterance of one dialogue, the target with its context: `"S_i: u_i SEP S_{i-p}: u_{i-p} ... S_{i-1}: u_{i-1}
-    SEP S_{i+1}: u_{i+1} ..."`. An utterance without text stays "" (absent), and absent neighbours are skipped."""
-
-    def line(j: int) -> str:
-        return f"{speakers[j]}: {utterances[j]}"
-
-    present = [bool(text and text.strip()) for text in utterances]
-    out = []
-    for i in range(len(utterances)):
-        if not present[i]:
-            out.append("")
-            continue
-        before = " ".join(line(j) for j in range(max(0, i - past), i) if present[j])
-        after = " ".join(line(j) for j in range(i + 1, min(len(utterances), i + 1 + future)) if present[j])
-        out.append(f" {separator} ".join([line(i), before, after]))
-    return out
-
-
-def add_context_column(dataset_dict: datasets.DatasetDict, separator: str, past: int = 3, future: int = 1) -> datasets.DatasetDict:
+def add_context_column(dataset_dict: datasets.DatasetDict, separator: str, window: tuple[int, int] = CONTEXT_WINDOW) -> datasets.DatasetDict:
     """Add `context_utterances` (see `context_texts`) to every split."""
     return datasets.DatasetDict(
         {
             split: dataset.add_column(
                 CONTEXT_COLUMN,
-                [context_texts(s, u, separator, past, future) for s, u in zip(dataset["speakers"], dataset["utterances"])],
+                [context_texts(s, u, separator, *window) for s, u in zip(dataset["speakers"], dataset["utterances"])],
                 feature=datasets.List(datasets.Value("string")),
             )
             for split, dataset in dataset_dict.items()
