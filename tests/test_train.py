@@ -239,6 +239,7 @@ def test_a_run_with_a_context_fine_tuned_encoder_saves_a_processor_that_builds_t
     inputs = processor({"speakers": ["Ross", "Rachel"], "utterances": ["We were on a break!", "No we weren't."]})
 
     assert results["text_input"] == "context" and processor.text_context_window == [3, 1]
+    assert "`text_context_window` [3, 1]" in (out / "README.md").read_text()
     # train.py checked the saved model from raw utterances (through this processor) against the cached context features
     assert results["from_tokens_max_abs_diff"] < 1e-4
     assert (inputs["input_ids"][0, 0] == processor.tokenizer.sep_token_id).sum() == 3  # target SEP past SEP future SEP

@@ -120,9 +120,10 @@ def render_model_card(template_path: str | os.PathLike, results: dict, model_nam
     if results.get("text_input") == "context":
         input_note = (
             "The text encoder was fine-tuned on utterances with their dialogue context, and the classifier was trained "
-            "on those features: give each utterance as the processor's `utterances` entry built the same way (the "
-            "target, then up to 3 past and 1 future utterances, speaker-prefixed, joined by the tokenizer's separator; "
-            "see `training/finetune_text_encoder.py`)."
+            "on those features. The saved processor (`text_context_window` [3, 1]) gives the encoder each utterance "
+            "the same way: the target, then up to 3 earlier and 1 later utterance with their speakers, joined by the "
+            "tokenizer's separator. Pass plain utterances and speakers; its logits from raw text equal those from the "
+            f"features used in training (max difference {results.get('from_tokens_max_abs_diff', float('nan')):.1e})."
         )
     elif holds_encoder:
         input_note = (
