@@ -45,7 +45,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
-from accelerate import Accelerator, InitProcessGroupKwargs
+from accelerate import Accelerator, DistributedDataParallelKwargs, InitProcessGroupKwargs
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Sampler
@@ -549,8 +549,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.resume and last:
         check_resumable(read_training_state(last)["args"], vars(args))
 
-    # Fine-tuning the encoder on the main process can take long on CPU: let the others wait for it.
-    accelerator = Accelerator(cpu=args.cpu, kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=6))])
+    # Fine-tuning the encoder on the main process can take long on CPU: let the others wait for it. A batch may leave
+    # parameters unused (the fusion's attention when no utterance has two modalities, as Trainer also allows for).
+    handlers = [InitProcessGroupKwargs(timeout=timedelta(hours=6)), DistributedDataParallelKwargs(find_unused_parameters=True)]
+    accelerator = Accelerator(cpu=args.cpu, kwargs_handlers=handlers)
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
