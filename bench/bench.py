@@ -369,6 +369,8 @@ def bench_profile(dialogues: list[dict], results: dict) -> None:
             for _ in range(20):
                 model(**inputs)
     for name, prof, calls in (("train_step", train_profile, 5), ("infer_b1", infer_profile, 20)):
+        # Operator calls per step, nested ones included (a linear layer counts its addmm, transpose, ...).
+        results[f"profile_{name}_operators_per_call"] = sum(e.count for e in prof.key_averages()) / calls
         events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
         results[f"profile_{name}"] = [
             {"op": e.key, "self_ms_per_call": e.self_cpu_time_total / 1e3 / calls, "count_per_call": e.count / calls}
