@@ -79,8 +79,9 @@ Caveats:
 - `*_finetuned_encoder` rows: MiniLM is first fine-tuned as an utterance classifier on the train split, each
   utterance read with 3 earlier and 1 later utterance and their speakers (EmoBERTa's input; 2 epochs, the epoch
   selected on validation), then Sync-TVA or the GRU is trained on its features. On 2 CPU cores that fine-tuning
-  takes about 50 minutes per dataset, so it ran once (`--finetune-seed 0`) and the seeds vary only the model
-  trained on its features: their standard deviation leaves out the encoder's own seed-to-seed spread.
+  takes 50–60 minutes per dataset and seed. On MELD every seed fine-tunes its own encoder (seed 0's record shows
+  `--finetune-seed 0 --seed 0`, the same thing). On IEMOCAP it ran once (`--finetune-seed 0`) and the seeds vary
+  only the model trained on its features: there the standard deviation leaves out the encoder's own spread.
 - `window_10` rows: the graph's window is 10 utterances each way instead of 3 (`--past-window 10 --future-window
   10`), a variant to be chosen on validation. Its runs, and the fine-tuned-encoder runs, record `git_dirty: true`
   only because the experiment script's own untracked result copies counted as changes then (no tracked file was
