@@ -383,47 +383,40 @@ class CrossModalFusion(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_size, num_utterances, num_modalities = present.shape
         nodes = present.flatten().nonzero().squeeze(-1)  # node -> cell of the flattened (B * N * 3) grid
-
-        def to_grid(states: torch.Tensor) -> torch.Tensor:
-            """(|V|, H) -> (B, N, 3, H), zeros in the absent cells"""
-            grid = states.new_zeros(present.numel(), states.shape[-1]).index_copy(0, nodes, states)
-            return grid.view(*present.shape, -1)
-
         # Only the U utterances with two or more modalities exchange anything: the attention runs on those alone.
         exchanging = present.sum(dim=-1).flatten() > 1  # (B * N,)
         utterances = exchanging.nonzero().squeeze(-1)  # (U,)
-        # CODEPATH: batches with one modality per utterance (text-only models) exchange nothing.
-        if utterances.numel() == 0:
-            node_states = self.norm(node_states + self.dropout(self.output_projection.bias))
-            attention = node_states.new_zeros(batch_size, num_utterances, self.num_heads, num_modalities, num_modalities)
-            modality_weights = present.to(node_states.dtype)
-            return to_grid(node_states).sum(dim=-2), modality_weights, attention
-        utterance_of_node = nodes // num_modalities
-        exchanging_nodes = exchanging[utterance_of_node].nonzero().squeeze(-1)  # (|V_x|,)
-        row = exchanging.cumsum(dim=0) - 1  # utterance -> its row among the U
-        cells = row[utterance_of_node[exchanging_nodes]] * num_modalities + nodes[exchanging_nodes] % num_modalities
+        # Nodes that exchange nothing get the output projection of a zero vector: its bias.
+        projected = self.output_projection.bias.expand_as(node_states)
+        attention = node_states.new_zeros(batch_size * num_utterances, self.num_heads, num_modalities, num_modalities)
+        # CODEPATH: batches with one modality per utterance (text-only models) exchange nothing and skip this.
+        if utterances.numel() > 0:
+            utterance_of_node = nodes // num_modalities
+            exchanging_nodes = exchanging[utterance_of_node].nonzero().squeeze(-1)  # (|V_x|,)
+            row = exchanging.cumsum(dim=0) - 1  # utterance -> its row among the U
+            cells = row[utterance_of_node[exchanging_nodes]] * num_modalities + nodes[exchanging_nodes] % num_modalities
 
-        def split_heads(states: torch.Tensor) -> torch.Tensor:
-            """(|V_x|, H) -> (U, heads, 3, head_size), zeros for absent modalities"""
-            grid = states.new_zeros(utterances.shape[0] * num_modalities, states.shape[-1]).index_copy(0, cells, states)
-            return grid.view(-1, num_modalities, self.num_heads, self.head_size).transpose(1, 2)
+            def split_heads(states: torch.Tensor) -> torch.Tensor:
+                """(|V_x|, H) -> (U, heads, 3, head_size), zeros for absent modalities"""
+                grid = states.new_zeros(utterances.shape[0] * num_modalities, states.shape[-1]).index_copy(0, cells, states)
+                return grid.view(-1, num_modalities, self.num_heads, self.head_size).transpose(1, 2)
 
-        exchanging_states = node_states.index_select(0, exchanging_nodes)
-        query, key, value = (split_heads(project(exchanging_states)) for project in (self.query, self.key, self.value))
-        scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (U, heads, 3, 3)
-        exchanging_present = present.flatten(0, 1).index_select(0, utterances)  # (U, 3)
-        other_modality = ~torch.eye(num_modalities, dtype=torch.bool, device=present.device)
-        allowed = (exchanging_present.unsqueeze(-1) & exchanging_present.unsqueeze(-2) & other_modality).unsqueeze(1)
-        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
-        attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
-        exchanged = (self.attention_dropout(attention) @ value).transpose(1, 2).flatten(-2)  # (U, 3, H)
-        exchanged = self.output_projection(exchanged.flatten(0, 1).index_select(0, cells))  # (|V_x|, H)
-        # Nodes that exchange nothing get the projection of a zero vector: its bias.
-        projected = self.output_projection.bias.expand_as(node_states).index_copy(0, exchanging_nodes, exchanged)
+            exchanging_states = node_states.index_select(0, exchanging_nodes)
+            query, key, value = (split_heads(project(exchanging_states)) for project in (self.query, self.key, self.value))
+            scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (U, heads, 3, 3)
+            exchanging_present = present.flatten(0, 1).index_select(0, utterances)  # (U, 3)
+            other_modality = ~torch.eye(num_modalities, dtype=torch.bool, device=present.device)
+            allowed = (exchanging_present.unsqueeze(-1) & exchanging_present.unsqueeze(-2) & other_modality).unsqueeze(1)
+            scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+            exchange_attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
+            exchanged = (self.attention_dropout(exchange_attention) @ value).transpose(1, 2).flatten(-2)  # (U, 3, H)
+            exchanged = self.output_projection(exchanged.flatten(0, 1).index_select(0, cells))  # (|V_x|, H)
+            projected = projected.index_copy(0, exchanging_nodes, exchanged)
+            attention = attention.index_copy(0, utterances, exchange_attention)
         node_states = self.norm(node_states + self.dropout(projected))
-        attention = attention.new_zeros(batch_size * num_utterances, *attention.shape[1:]).index_copy(0, utterances, attention)
 
-        modality_states = to_grid(node_states)  # (B, N, 3, H)
+        modality_states = node_states.new_zeros(present.numel(), node_states.shape[-1]).index_copy(0, nodes, node_states)
+        modality_states = modality_states.view(*present.shape, -1)  # (B, N, 3, H), zeros in the absent cells
         gate_scores = self.gate(modality_states).squeeze(-1)
         gate_scores = gate_scores.masked_fill(~present, torch.finfo(gate_scores.dtype).min)
         modality_weights = gate_scores.softmax(dim=-1) * present.any(dim=-1, keepdim=True)

@@ -62,7 +62,7 @@ def pool_visual_output(outputs) -> torch.Tensor:
     return hidden.mean(dim=(2, 3)) if hidden.dim() == 4 else hidden.mean(dim=1)
 
 
-def context_texts(speakers: list, utterances: list, separator: str, past: int = 3, future: int = 1) -> list[str]:
+def context_texts(speakers: list, utterances: list, separator: str, past: int, future: int) -> list[str]:
     """Per utterance of one dialogue, the target with its context, as a text encoder fine-tuned with dialogue context
     (EmoBERTa, COSMIC; `train.py --finetune-text-encoder`) reads it:
     `"S_i: u_i SEP S_{i-p}: u_{i-p} ... S_{i-1}: u_{i-1} SEP S_{i+1}: u_{i+1} ..."`. The target comes first, so that
