@@ -330,11 +330,11 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 
 def git_commit() -> dict:
-    """The repository's HEAD commit and whether tracked files had changes ("unknown" outside git); untracked files,
-    such as the result copies `results/experiments.py` keeps, do not count."""
+    """The repository's HEAD commit and whether tracked files had changes ("unknown" outside git); untracked files
+    and the result copies `results/experiments.py` keeps under results/runs (outputs, not code) do not count."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results/runs"], cwd=REPO, capture_output=True, text=True, check=True).stdout
         return {"git_commit": head, "git_dirty": bool(status.strip())}
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": "unknown", "git_dirty": None}

@@ -83,9 +83,11 @@ Caveats:
   `--finetune-seed 0 --seed 0`, the same thing). On IEMOCAP it ran once (`--finetune-seed 0`) and the seeds vary
   only the model trained on its features: there the standard deviation leaves out the encoder's own spread.
 - `window_10` rows: the graph's window is 10 utterances each way instead of 3 (`--past-window 10 --future-window
-  10`), a variant to be chosen on validation. Its runs, and the fine-tuned-encoder runs, record `git_dirty: true`
-  only because the experiment script's own untracked result copies counted as changes then (no tracked file was
-  changed; train.py now counts tracked files only).
+  10`), a variant to be chosen on validation.
+- The `window_10` and `full_finetuned_encoder` rows were rerun at commit 76e6eb5, after a fix to the fusion's
+  dropout in text-only training. Their runs record `git_dirty: true` only because their own result copies under
+  results/runs had been deleted before the rerun; no code was changed (train.py now leaves results/runs out of that
+  check).
 - MOSI's released text features were produced by a model trained on the training videos, which is the most likely
   reason the validation videos carved from them score about 98 while test scores about 77: on MOSI the validation
   split barely informs the choice of epoch.
