@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modeling_synctva import SyncTVAForEmotionClassification
+from modeling_synctva.configuration_synctva import MODALITIES
 from modeling_synctva.modeling_synctva import emotion_classification_loss
 
 
@@ -20,7 +21,7 @@ def dense_dialogue_graph(
 ) -> tuple[list[list[bool]], list[list[int]]]:
     """The graph of one dialogue as dense (V, V) adjacency and edge-type matrices, [target][source], built with a
     Python loop over node pairs; nodes are the present (utterance, modality) pairs in row-major order. The edge
-    types follow `build_dialogue_graph`: (3 source modality + target modality) R + relation."""
+    types follow `dialogue_window`: (3 source modality + target modality) R + relation."""
     nodes = [(n, m) for n, row in enumerate(present) for m, here in enumerate(row) if here]
     num_relations = 5 if speaker_aware else 3
     adjacency = [[False] * len(nodes) for _ in nodes]
@@ -72,7 +73,10 @@ class DenseGraphSyncTVA(nn.Module):
                 "modality_mask", "speaker_ids", "attention_mask",
             ))
         )
-        node_states, _ = base.embed_nodes(features, present)  # (|V|, H), row-major over (dialogue, utterance, mod.)
+        modality_ids = [MODALITIES.index(m) for m in features]
+        grid_present = present[..., modality_ids]
+        grid_states, _ = base.embed_nodes(features, grid_present)  # (B, N, M, H)
+        node_states = grid_states[grid_present]  # (|V|, H), row-major over (dialogue, utterance, modality)
 
         # Per dialogue: the dense graph from Python loops, then everything padded to (B, V_max, ...).
         counts = present.flatten(1).sum(dim=1).tolist()
@@ -97,7 +101,9 @@ class DenseGraphSyncTVA(nn.Module):
             update = layer.feed_forward_out(layer.dropout(F.gelu(layer.feed_forward_in(states))))
             states = layer.feed_forward_norm(states + layer.dropout(update))
 
-        fused, _ = base.fuse_modalities(states[is_node], present)
+        grid_states = grid_states.new_zeros(grid_states.shape)
+        grid_states[grid_present] = states[is_node]
+        fused, _ = base.fuse_modalities(grid_states, grid_present, modality_ids)
         logits = self.model.classifier(self.model.dropout(fused))
         loss = None if labels is None else emotion_classification_loss(logits, labels, config)
         return loss, logits

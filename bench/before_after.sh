@@ -15,6 +15,6 @@ trap 'rm -rf "$before"' EXIT
 git archive "$base" modeling_synctva | tar -x -C "$before"
 mkdir -p "$out"
 for round in 1 2; do
-  PYTHONPATH="$before" "$python" bench/bench.py --no-baselines --sections "$sections" --json "$out/before_${name}_$round.json"
-  "$python" bench/bench.py --no-baselines --sections "$sections" --json "$out/after_${name}_$round.json"
+  PYTHONPATH="$before" "$python" bench/bench.py --no-baselines --no-compile --sections "$sections" --json "$out/before_${name}_$round.json"
+  "$python" bench/bench.py --no-baselines --no-compile --sections "$sections" --json "$out/after_${name}_$round.json"
 done

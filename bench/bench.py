@@ -42,9 +42,11 @@ TARGETS = {
     "train_speedup_vs_dense": ">= 5",
     "meld_epoch_s": "<= 2",
     "infer_p50_ms": "<= 1.5",
+    "infer_p50_ms_compiled": "<= 1.5",
     "forward_s_2000": "<= 0.5",
     "peak_mem_mib_2000": "< 1024",
     "stream_p50_ms": "<= 1",
+    "stream_p50_ms_compiled": "<= 1",
 }
 
 
@@ -203,24 +205,37 @@ def dialogue_inputs(dialogue: dict, modalities: list[str], generator: torch.Gene
 
 
 def bench_inference(dialogues: list[dict], args, results: dict) -> None:
-    """Latency per dialogue at batch size 1 from precomputed features, over real MELD dialogue lengths."""
+    """Latency per dialogue at batch size 1 from precomputed features, over real MELD dialogue lengths: the model as
+    it runs by default, and (unless `--no-compile`) through `torch.compile(model, dynamic=True)`, whose first pass
+    over the sample (`compile_s_infer`, mostly compilation) is left out of the timings."""
     sample = random.Random(1).sample(dialogues, 30 if args.quick else 150)
     torch.manual_seed(0)
     model = SyncTVAForEmotionClassification(SyncTVAConfig()).eval()
+    variants = {"": model}
+    if args.compile:
+        variants["_compiled"] = torch.compile(model, dynamic=True)
     generator = torch.Generator().manual_seed(0)
     for suffix, modalities in {"": ["text"], "_tav": ["text", "audio", "visual"]}.items():
         inputs = [dialogue_inputs(d, modalities, generator) for d in sample]
-        times = []
-        with torch.inference_mode():
-            for batch in inputs[:5]:
-                model(**batch)
-            for _ in range(3):
-                for batch in inputs:
-                    start = time.perf_counter()
-                    model(**batch)
-                    times.append(time.perf_counter() - start)
-        results[f"infer_p50_ms{suffix}"] = 1e3 * statistics.median(times)
-        results[f"infer_p95_ms{suffix}"] = 1e3 * percentile(times, 95)
+        for variant, runner in variants.items():
+            if variant and suffix and args.quick:  # quick mode compiles the text model only
+                continue
+            times = []
+            with torch.inference_mode():
+                start = time.perf_counter()
+                for batch in inputs if variant else inputs[:5]:  # warm-up; compiles every shape class once
+                    runner(**batch)
+                if variant:
+                    results[f"compile_s_infer{suffix}"] = time.perf_counter() - start
+                    difference = max(float((runner(**b).logits - model(**b).logits).abs().max()) for b in inputs)
+                    results[f"infer_compiled_max_abs_diff{suffix}"] = difference
+                for _ in range(3):
+                    for batch in inputs:
+                        start = time.perf_counter()
+                        runner(**batch)
+                        times.append(time.perf_counter() - start)
+            results[f"infer_p50_ms{suffix}{variant}"] = 1e3 * statistics.median(times)
+            results[f"infer_p95_ms{suffix}{variant}"] = 1e3 * percentile(times, 95)
     results["infer_mean_utterances"] = statistics.mean(len(d["speakers"]) for d in sample)
 
 
@@ -258,12 +273,13 @@ def bench_end_to_end(dialogues: list[dict], args, results: dict) -> None:
 
 def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     """Classify the newest utterance as the dialogue grows one utterance at a time (causal model): the streamer,
-    which reuses the past, against recomputing the whole dialogue so far. Checks that both give the same logits."""
+    which reuses the past, against recomputing the whole dialogue so far. Checks that both give the same logits.
+    Unless `--no-compile` (or in quick mode), also a streamer made with `compile=True` on MELD lengths
+    (`stream_p50_ms_compiled`; its first dialogue, mostly compilation, is `compile_s_stream`)."""
     from modeling_synctva.modeling_synctva import SyncTVAStreamer
 
     torch.manual_seed(0)
     model = SyncTVAForEmotionClassification(SyncTVAConfig(future_window=0)).eval()
-    streamer = SyncTVAStreamer(model)
     generator = torch.Generator().manual_seed(0)
     long_speakers = [s for d in dialogues[:40] for s in d["speakers"]][: 120 if args.quick else 400]
     cases = {
@@ -272,12 +288,15 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     }
     if not args.quick:
         cases["_tav"] = cases[""]
+    if args.compile and not args.quick:
+        cases["_compiled"] = cases[""]
     max_difference = 0.0
     for suffix, sample in cases.items():
         modalities = ["text", "audio", "visual"] if suffix == "_tav" else ["text"]
+        streamer = SyncTVAStreamer(model, modalities=modalities, compile=suffix == "_compiled")
         stream_times, recompute_times = [], []
         with torch.inference_mode():
-            for dialogue in sample:
+            for index, dialogue in enumerate(sample):
                 inputs = dialogue_inputs(dialogue, modalities, generator)
                 streamer.reset()
                 for i in range(inputs["speaker_ids"].shape[1]):
@@ -286,7 +305,9 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
                     middle = time.perf_counter()
                     recomputed = model(**{k: v[:, : i + 1] for k, v in inputs.items()}).logits[0, -1]
                     end = time.perf_counter()
-                    if i >= 1 or suffix:  # the very first steps warm up
+                    if suffix == "_compiled" and index == 0:
+                        results["compile_s_stream"] = results.get("compile_s_stream", 0.0) + middle - start
+                    elif i >= 1 or suffix:  # the very first steps warm up
                         stream_times.append(middle - start)
                         recompute_times.append(end - middle)
                     max_difference = max(max_difference, float((streamed - recomputed).abs().max()))
@@ -326,7 +347,7 @@ def scaling_worker(num_utterances: int, threads: int) -> dict:
             out = model(**inputs)
             times.append(time.perf_counter() - start)
     peak = peak_rss_mib()
-    return {"utterances": num_utterances, "nodes": int(out.node_position.shape[0]), "edges": int(out.edge_index.shape[1]),
+    return {"utterances": num_utterances, "nodes": 3 * num_utterances, "edges": int((out.edge_type >= 0).sum()),
             "forward_s": statistics.median(times[1:]), "peak_rss_mib": peak, "rss_before_forward_mib": rss_before}
 
 
@@ -411,6 +432,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", help="folder holding meld/csv (default: the loader's default)")
     parser.add_argument("--sections", default="train,infer,e2e,stream,scaling",
                         help="comma-separated subset of train,infer,e2e,stream,scaling,profile")
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="skip the torch.compile variants of inference and streaming (their compilation takes minutes)")
     parser.add_argument("--no-baselines", dest="baselines", action="store_false",
                         help="train Sync-TVA alone (to time another version of the model against this one)")
     parser.add_argument("--scaling-worker", type=int, help=argparse.SUPPRESS)

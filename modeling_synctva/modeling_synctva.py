@@ -17,8 +17,8 @@ The data flows, top to bottom of this file:
 
 1. `ModalityEnhancement` (the paper's MSDE), one per modality: project each utterance's features to the hidden
    size and enhance them with a gate conditioned on the same modality's dialogue context.
-2. `build_dialogue_graph`: one node per (utterance, present modality); typed edges inside a past/future window,
-   within and across modalities.
+2. `dialogue_window`: one node per (utterance, present modality); typed edges inside a past/future window,
+   within and across modalities, stored per window slot.
 3. `GraphAttentionLayer` (a `RelationalGraphAttention` message-passing layer, residuals, normalisation): attention
    over the typed edges of the heterogeneous cross-modal graph.
 4. `CrossModalFusion`: per utterance, each modality attends to the other two; a gate weighs the modalities.
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.utils import softmax as edge_softmax
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -40,10 +39,6 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_synctva import MODALITIES, SyncTVAConfig
-
-
-EDGE_CHUNK_SIZE = 4096
-"""Edges per chunk in the graph attention: (chunk, hidden_size) float tensors of 4 MiB at the default hidden size."""
 
 
 @auto_docstring(custom_intro="Fused utterance states of the Sync-TVA model, and the graph they came through.")
@@ -55,24 +50,24 @@ class SyncTVAModelOutput(ModelOutput):
     modality_weights (`torch.FloatTensor` of shape `(batch_size, num_utterances, 3)`):
         How much each modality (text, audio, visual) contributed to each utterance's fused state; rows sum to 1
         over the present modalities (0 for padding).
-    node_position (`torch.LongTensor` of shape `(num_nodes, 3)`):
-        The (dialogue, utterance, modality) of every graph node.
-    edge_index (`torch.LongTensor` of shape `(2, num_edges)`):
-        Source and target node of every graph edge (messages flow from source to target).
-    edge_type (`torch.LongTensor` of shape `(num_edges,)`):
-        Type of every edge: `(source_modality * 3 + target_modality) * config.num_edge_relations + relation`.
+    edge_type (`torch.LongTensor` of shape `(batch_size, num_utterances, window, num_modalities, num_modalities)`):
+        The graph, over each utterance's window of `window = config.past_window + config.future_window + 1`
+        utterances: `edge_type[b, i, k, s, t]` is the type of the edge from modality `s` of utterance
+        `i + k - config.past_window` to modality `t` of utterance `i`, `(3 * source_modality + target_modality) *
+        config.num_edge_relations + relation`, and -1 where there is no edge. The modality axes list the modalities
+        that were given, in (text, audio, visual) order.
     hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
-        Node states of shape `(num_nodes, hidden_size)`: the enhanced inputs, then the output of each graph layer.
+        States of shape `(batch_size, num_utterances, num_modalities, hidden_size)`: the enhanced inputs, then the
+        output of each graph layer (only the cells of present modalities are meaningful).
     attentions (`tuple`, returned with `output_attentions=True`):
-        For each graph layer a pair `(edge_index, weights)` with weights of shape `(num_edges, num_attention_heads)`,
-        then the fusion attention of shape `(batch_size, num_utterances, num_attention_heads, 3, 3)` (query
-        modality, key modality).
+        For each graph layer the attention of every edge, of shape `(batch_size, num_utterances, window,
+        num_modalities, num_modalities, num_attention_heads)` and laid out as `edge_type` (0 where there is no
+        edge), then the fusion attention of shape `(batch_size, num_utterances, num_attention_heads,
+        num_modalities, num_modalities)` (query modality, key modality).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     modality_weights: torch.FloatTensor | None = None
-    node_position: torch.LongTensor | None = None
-    edge_index: torch.LongTensor | None = None
     edge_type: torch.LongTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple | None = None
@@ -88,14 +83,11 @@ class SyncTVAEmotionClassifierOutput(ModelOutput):
         Emotion scores of every utterance, before softmax.
     modality_weights (`torch.FloatTensor` of shape `(batch_size, num_utterances, 3)`):
         How much each modality contributed to each utterance (see `SyncTVAModelOutput`).
-    node_position (`torch.LongTensor` of shape `(num_nodes, 3)`):
-        The (dialogue, utterance, modality) of every graph node.
-    edge_index (`torch.LongTensor` of shape `(2, num_edges)`):
-        Source and target node of every graph edge.
-    edge_type (`torch.LongTensor` of shape `(num_edges,)`):
-        Type of every edge.
+    edge_type (`torch.LongTensor` of shape `(batch_size, num_utterances, window, num_modalities, num_modalities)`):
+        The graph: the type of every edge in each utterance's window, -1 where there is none (see
+        `SyncTVAModelOutput`).
     hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
-        Node states after the enhancement and after each graph layer.
+        States of the (utterance, modality) grid: the enhanced inputs, then the output of each graph layer.
     attentions (`tuple`, returned with `output_attentions=True`):
         Graph attention per layer and the fusion attention (see `SyncTVAModelOutput`).
     """
@@ -103,8 +95,6 @@ class SyncTVAEmotionClassifierOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     modality_weights: torch.FloatTensor | None = None
-    node_position: torch.LongTensor | None = None
-    edge_index: torch.LongTensor | None = None
     edge_type: torch.LongTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple | None = None
@@ -152,14 +142,14 @@ class ModalityEnhancement(nn.Module):
         \mathbf{g}_i &= \sigma(\mathbf{W}_g [\mathbf{h}_i ; \mathbf{c}_i]) \\
         \mathbf{h}'_i &= \rho \, (\mathbf{h}_i + \mathbf{g}_i \odot \mathrm{FFN}(\mathbf{h}_i))
 
-    with :math:`\mathbf{c}_i` the dialogue context of the modality (`dialogue_context`) and
-    :math:`\rho = 2\,\sigma(r)` a learned reliability weight of the modality (1 at initialisation). With
-    `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`. Only the utterances where the
-    modality is present are computed: padding and missing features cost nothing.
+    with :math:`\mathbf{c}_i` the dialogue context of the modality over the utterances where it is present
+    (`dialogue_context`) and :math:`\rho = 2\,\sigma(r)` a learned reliability weight of the modality (1 at
+    initialisation). With `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`. Every
+    utterance gets a state; those of utterances where the modality is absent are never read.
 
     Shapes:
         features (B, N, F_modality), present (B, N), carried context totals ((B, H), (B, 1)) ->
-        (|V_m|, H) for the |V_m| present utterances in row-major order of `present`, and the context totals
+        (B, N, H), and the context totals
     """
 
     def __init__(self, config: SyncTVAConfig, modality: str):
@@ -178,74 +168,62 @@ class ModalityEnhancement(nn.Module):
     def forward(
         self, features: torch.Tensor, present: torch.Tensor, carried: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
-        rows = present.flatten().nonzero().squeeze(-1)  # present utterances of the flattened (B * N) grid
-        states = self.input_norm(self.input_projection(features.flatten(0, 1)[rows]))  # (|V_m|, H)
+        states = self.input_norm(self.input_projection(features))  # (B, N, H)
         # CODEPATH: ablation checkpoints (use_modality_enhancement=False) keep the projection only.
         if not self.enhance:
             return states, None
-        grid = states.new_zeros(present.numel(), states.shape[-1]).index_copy(0, rows, states)
-        context, totals = dialogue_context(grid.view(*present.shape, -1), present, self.causal, carried)
-        context = context.flatten(0, 1)[rows]
+        context, totals = dialogue_context(states, present, self.causal, carried)
         gate = torch.sigmoid(self.context_gate(torch.cat([states, context], dim=-1)))
         update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(states))))
         return 2 * torch.sigmoid(self.reliability) * (states + gate * update), totals
 
 
-def build_dialogue_graph(
+def dialogue_window(
     present: torch.Tensor,
     speaker_ids: torch.Tensor,
+    modality_ids: torch.Tensor,
     past_window: int,
     future_window: int,
     speaker_aware: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""The heterogeneous cross-modal graph of a batch of dialogues, built with tensor operations only.
+    r"""The heterogeneous cross-modal graph of a batch of dialogues, as a fixed-size window around each utterance.
 
-    Nodes are the present (utterance, modality) pairs, numbered in row-major order of `present`. Node
-    :math:`(j, m')` sends a message to node :math:`(i, m)` of the same dialogue when
-    :math:`i - \text{past} \le j \le i + \text{future}`, for every pair of modalities (text-text, text-audio,
-    ..., visual-visual), including the self loop :math:`(i, m) \to (i, m)`. The edge type is
+    Nodes are the present (utterance, modality) pairs. Node :math:`(j, m')` sends a message to node :math:`(i, m)`
+    of the same dialogue when :math:`j = i + k - \text{past}` for a window slot
+    :math:`k \in [0, \text{past} + \text{future}]`, for every pair of modalities (text-text, text-audio, ...,
+    visual-visual), including the self loop :math:`(i, m) \to (i, m)`. The edge type is
 
     .. math::
         t = (3 m' + m) R + r, \quad r \in \{\text{same utterance}, \text{earlier}, \text{later}\}
 
-    with "earlier" and "later" each split into same speaker / other speaker when `speaker_aware` (R = 5, else 3).
-    Memory is O(B N (past + future + 1) 9): no dense N x N adjacency and no Python loop over utterances.
+    with :math:`m, m'` the modalities' indices in (text, audio, visual), and "earlier" and "later" each split into
+    same speaker / other speaker when `speaker_aware` (R = 5, else 3). The graph is stored as dense
+    (B, N, K, M, M) tensors over window slots, with K = past + future + 1: no edge list to build or gather along,
+    no dense N x N adjacency, and memory O(B N K M^2).
 
     Shapes:
-        present (B, N, 3) bool, speaker_ids (B, N) ->
-        node_position (|V|, 3) as (dialogue, utterance, modality), edge_index (2, |E|), edge_type (|E|,)
+        present (B, N, M) bool over the M modalities listed in `modality_ids` (M,), speaker_ids (B, N) ->
+        source_utterance (N, K): the utterance in each window slot (clamped into the dialogue);
+        edge_type (B, N, K, M source, M target); has_edge (B, N, K, M source, M target) bool
     """
-    batch_size, num_utterances, num_modalities = present.shape
-    device = present.device
-    node_position = present.nonzero()
-    node_id = torch.full(present.shape, -1, dtype=torch.long, device=device)
-    node_id[present] = torch.arange(node_position.shape[0], device=device)
-
-    offsets = torch.arange(-past_window, future_window + 1, device=device)  # (K,)
-    target_utterance = torch.arange(num_utterances, device=device).unsqueeze(1)  # (N, 1)
-    source_utterance = target_utterance + offsets  # (N, K)
+    num_utterances = present.shape[1]
+    offsets = torch.arange(-past_window, future_window + 1, device=present.device)  # (K,)
+    source_utterance = torch.arange(num_utterances, device=present.device).unsqueeze(1) + offsets  # (N, K)
     in_dialogue = (source_utterance >= 0) & (source_utterance < num_utterances)
     source_utterance = source_utterance.clamp(0, num_utterances - 1)
 
-    # (B, N, K, source modality, target modality)
-    source = node_id[:, source_utterance, :].unsqueeze(-1)
-    target = node_id[:, :, None, None, :]
-    source, target = torch.broadcast_tensors(source, target)
-    valid = (source >= 0) & (target >= 0) & in_dialogue[None, :, :, None, None]
+    source_present = present[:, source_utterance] & in_dialogue.unsqueeze(-1)  # (B, N, K, M)
+    has_edge = source_present.unsqueeze(-1) & present[:, :, None, None, :]
 
     later = (offsets > 0).long()
     relation = torch.where(offsets == 0, 0, 1 + later * (2 if speaker_aware else 1))  # (K,)
-    relation = relation.expand(batch_size, num_utterances, -1)
     if speaker_aware:
         other_speaker = speaker_ids[:, source_utterance] != speaker_ids.unsqueeze(-1)  # (B, N, K)
         relation = relation + (other_speaker & (offsets != 0)).long()
     num_relations = 5 if speaker_aware else 3
-    modality_ids = torch.arange(num_modalities, device=device)
-    modality_pair = modality_ids[:, None] * num_modalities + modality_ids[None, :]  # (source, target)
+    modality_pair = modality_ids[:, None] * len(MODALITIES) + modality_ids[None, :]  # (source, target)
     edge_type = modality_pair * num_relations + relation[..., None, None]
-
-    edge_index = torch.stack([source[valid], target[valid]])
-    return node_position, edge_index, edge_type[valid]
+    return source_utterance, edge_type.expand_as(has_edge), has_edge
 
 
 class RelationalGraphAttention(nn.Module):
@@ -264,12 +242,13 @@ class RelationalGraphAttention(nn.Module):
     message), so each of the typed relations (modality pair, direction, speaker) is attended to and carries
     information in its own way, with one set of projections for the whole graph.
 
-    The graph is data: gathers along `edge_index`, a segment softmax over each node's incoming edges (PyTorch
-    Geometric's `softmax`) and a scatter-add, with no Python loop over nodes and no dense adjacency. Edge-sized
-    (|E|, H) tensors are the cost here, so they are made a chunk of edges at a time, never all at once.
+    The neighbourhood :math:`\mathcal{N}(i)` of a node is its window of `dialogue_window`: the sources are read
+    with one gather of the utterances in the window, and the softmax runs over the window's (slot, source
+    modality) axes with non-edges masked. A few large operations, whatever the batch.
 
     Shapes:
-        x (|V|, H), edge_index (2, |E|), edge_type (|E|,) -> (|V|, H), and the attention (|E|, heads)
+        x (B, N, M, H), source_utterance (N, K), edge_type and has_edge (B, N, K, M, M) ->
+        (B, N, M, H), and the attention (B, N, K, M source, M target, heads), zero where there is no edge
     """
 
     def __init__(self, config: SyncTVAConfig):
@@ -286,30 +265,21 @@ class RelationalGraphAttention(nn.Module):
         self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
 
     def forward(
-        self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor
+        self, x: torch.Tensor, source_utterance: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        source, target = edge_index
-        num_nodes = x.shape[0]
-        # Chunks of edges small enough to stay in cache and to be reused by the allocator.
-        chunks = list(zip(*(t.split(EDGE_CHUNK_SIZE) for t in (source, target, edge_type))))
-        source_states, target_states = self.source_projection(x), self.target_projection(x)
-        scores = []
-        for chunk_source, chunk_target, chunk_type in chunks:
-            chunk_scores = source_states.index_select(0, chunk_source)
-            chunk_scores += target_states.index_select(0, chunk_target)
-            chunk_scores += self.edge_type_score(chunk_type)
-            chunk_scores = F.leaky_relu(chunk_scores, negative_slope=0.2, inplace=True)
-            scores.append((chunk_scores.view(-1, self.num_heads, self.head_size) * self.score_vector).sum(dim=-1))
-        attention = edge_softmax(torch.cat(scores), target, num_nodes=num_nodes)  # (|E|, heads)
-        weights = self.attention_dropout(attention)
+        by_head = (*has_edge.shape, self.num_heads, self.head_size)  # (B, N, K, M, M, heads, head_size)
+        sources = self.source_projection(x)[:, source_utterance]  # (B, N, K, M, H)
+        scores = sources.unsqueeze(-2) + self.target_projection(x)[:, :, None, None]  # (B, N, K, M, M, H)
+        scores += self.edge_type_score(edge_type)
+        scores = F.leaky_relu(scores, negative_slope=0.2, inplace=True)
+        scores = (scores.view(by_head) * self.score_vector).sum(dim=-1)  # (B, N, K, M, M, heads)
+        scores = scores.masked_fill(~has_edge.unsqueeze(-1), torch.finfo(scores.dtype).min)
+        # Softmax over each target's (slot, source modality) pairs; targets that are not nodes get no weight.
+        attention = scores.flatten(2, 3).softmax(dim=2).view_as(scores) * has_edge.unsqueeze(-1)
 
-        values = self.value_projection(x)
-        out = values.new_zeros(num_nodes, self.num_heads, self.head_size)
-        for (chunk_source, chunk_target, chunk_type), chunk_weights in zip(chunks, weights.split(EDGE_CHUNK_SIZE)):
-            messages = values.index_select(0, chunk_source)
-            messages += self.edge_type_value(chunk_type)
-            out.index_add_(0, chunk_target, messages.view(-1, self.num_heads, self.head_size) * chunk_weights.unsqueeze(-1))
-        return self.output_projection(out.flatten(1)), attention
+        messages = self.value_projection(x)[:, source_utterance].unsqueeze(-2) + self.edge_type_value(edge_type)
+        out = (messages.view(by_head) * self.attention_dropout(attention).unsqueeze(-1)).sum(dim=(2, 3))
+        return self.output_projection(out.flatten(-2)), attention
 
 
 class GraphAttentionLayer(GradientCheckpointingLayer):
@@ -320,7 +290,8 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
         \mathbf{x} &\leftarrow \mathrm{LN}(\mathbf{x} + \mathrm{Dropout}(\mathbf{W}_2\,\mathrm{GELU}(\mathbf{W}_1 \mathbf{x})))
 
     Shapes:
-        node_states (|V|, H), edge_index (2, |E|), edge_type (|E|,) -> (|V|, H), (edge_index, attention (|E|, heads))
+        node_states (B, N, M, H), source_utterance (N, K), edge_type and has_edge (B, N, K, M, M) ->
+        (B, N, M, H), attention (B, N, K, M, M, heads)
     """
 
     def __init__(self, config: SyncTVAConfig):
@@ -333,13 +304,13 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, node_states: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        attended, attention = self.attention(node_states, edge_index, edge_type)
+        self, node_states: torch.Tensor, source_utterance: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        attended, attention = self.attention(node_states, source_utterance, edge_type, has_edge)
         node_states = self.attention_norm(node_states + self.dropout(attended))
         update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(node_states))))
         node_states = self.feed_forward_norm(node_states + self.dropout(update))
-        return node_states, (edge_index, attention)
+        return node_states, attention
 
 
 class CrossModalFusion(nn.Module):
@@ -357,12 +328,12 @@ class CrossModalFusion(nn.Module):
 
     A modality with no other modality present exchanges nothing (its attention output is zero, so
     :math:`\mathbf{s}'_m = \mathrm{LN}(\mathbf{s}_m + \mathbf{b}_o)`), and an utterance with a single modality
-    gives it weight :math:`\beta_m = 1`. Absent modalities get no weight and no attention. The attention runs on
-    the utterances with two or more modalities only: a batch with one modality per utterance skips it.
+    gives it weight :math:`\beta_m = 1`. Absent modalities get no weight and no attention. With one modality in
+    the batch the attention is skipped: its output is zero.
 
     Shapes:
-        node_states (|V|, H) of the present (utterance, modality) pairs in row-major order of `present`,
-        present (B, N, 3) -> fused (B, N, H), modality weights (B, N, 3), attention (B, N, heads, 3, 3)
+        node_states (B, N, M, H), present (B, N, M) ->
+        fused (B, N, H), modality weights (B, N, M), attention (B, N, heads, M query, M key)
     """
 
     def __init__(self, config: SyncTVAConfig):
@@ -382,46 +353,27 @@ class CrossModalFusion(nn.Module):
         self, node_states: torch.Tensor, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_size, num_utterances, num_modalities = present.shape
-        nodes = present.flatten().nonzero().squeeze(-1)  # node -> cell of the flattened (B * N * 3) grid
-        # Only the U utterances with two or more modalities exchange anything: the attention runs on those alone.
-        exchanging = present.sum(dim=-1).flatten() > 1  # (B * N,)
-        utterances = exchanging.nonzero().squeeze(-1)  # (U,)
-        # Nodes that exchange nothing get the output projection of a zero vector: its bias.
+        # A modality that exchanges nothing gets the output projection of a zero vector: its bias.
         projected = self.output_projection.bias.expand_as(node_states)
-        attention = node_states.new_zeros(batch_size * num_utterances, self.num_heads, num_modalities, num_modalities)
-        # CODEPATH: batches with one modality per utterance (text-only models) exchange nothing and skip this.
-        if utterances.numel() > 0:
-            utterance_of_node = nodes // num_modalities
-            exchanging_nodes = exchanging[utterance_of_node].nonzero().squeeze(-1)  # (|V_x|,)
-            row = exchanging.cumsum(dim=0) - 1  # utterance -> its row among the U
-            cells = row[utterance_of_node[exchanging_nodes]] * num_modalities + nodes[exchanging_nodes] % num_modalities
-
-            def split_heads(states: torch.Tensor) -> torch.Tensor:
-                """(|V_x|, H) -> (U, heads, 3, head_size), zeros for absent modalities"""
-                grid = states.new_zeros(utterances.shape[0] * num_modalities, states.shape[-1]).index_copy(0, cells, states)
-                return grid.view(-1, num_modalities, self.num_heads, self.head_size).transpose(1, 2)
-
-            exchanging_states = node_states.index_select(0, exchanging_nodes)
-            query, key, value = (split_heads(project(exchanging_states)) for project in (self.query, self.key, self.value))
-            scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (U, heads, 3, 3)
-            exchanging_present = present.flatten(0, 1).index_select(0, utterances)  # (U, 3)
+        attention = node_states.new_zeros(batch_size, num_utterances, self.num_heads, num_modalities, num_modalities)
+        # CODEPATH: batches with one modality (text-only models) have nothing to exchange and skip this.
+        if num_modalities > 1:
+            by_head = (batch_size, num_utterances, num_modalities, self.num_heads, self.head_size)
+            query, key, value = (project(node_states).view(by_head).transpose(2, 3) for project in (self.query, self.key, self.value))
+            scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, N, heads, M, M)
             other_modality = ~torch.eye(num_modalities, dtype=torch.bool, device=present.device)
-            allowed = (exchanging_present.unsqueeze(-1) & exchanging_present.unsqueeze(-2) & other_modality).unsqueeze(1)
+            allowed = (present.unsqueeze(-1) & present.unsqueeze(-2) & other_modality).unsqueeze(2)
             scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
-            exchange_attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
-            exchanged = (self.attention_dropout(exchange_attention) @ value).transpose(1, 2).flatten(-2)  # (U, 3, H)
-            exchanged = self.output_projection(exchanged.flatten(0, 1).index_select(0, cells))  # (|V_x|, H)
-            projected = projected.index_copy(0, exchanging_nodes, exchanged)
-            attention = attention.index_copy(0, utterances, exchange_attention)
+            attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
+            exchanged = (self.attention_dropout(attention) @ value).transpose(2, 3).flatten(-2)  # (B, N, M, H)
+            projected = self.output_projection(exchanged)
         node_states = self.norm(node_states + self.dropout(projected))
 
-        modality_states = node_states.new_zeros(present.numel(), node_states.shape[-1]).index_copy(0, nodes, node_states)
-        modality_states = modality_states.view(*present.shape, -1)  # (B, N, 3, H), zeros in the absent cells
-        gate_scores = self.gate(modality_states).squeeze(-1)
+        gate_scores = self.gate(node_states).squeeze(-1)  # (B, N, M)
         gate_scores = gate_scores.masked_fill(~present, torch.finfo(gate_scores.dtype).min)
         modality_weights = gate_scores.softmax(dim=-1) * present.any(dim=-1, keepdim=True)
-        fused = (modality_weights.unsqueeze(-1) * modality_states).sum(dim=-2)
-        return fused, modality_weights, attention.view(batch_size, num_utterances, *attention.shape[1:])
+        fused = (modality_weights.unsqueeze(-1) * node_states).sum(dim=-2)
+        return fused, modality_weights, attention
 
 
 @auto_docstring
@@ -596,37 +548,44 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         present: torch.Tensor,
         carried_context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-        """The enhanced state of every graph node (present utterance and modality), in row-major order of `present`
-        (the order of `build_dialogue_graph`), and each modality's dialogue-context totals (`carried_context` starts
-        them from earlier utterances when streaming). Shapes: features {modality: (B, N, F)}, present (B, N, 3) ->
-        (|V|, H), {modality: ((B, H), (B, 1))}"""
+        """The enhanced state of every (utterance, modality) cell of the graph's grid, and each modality's
+        dialogue-context totals (`carried_context` starts them from earlier utterances when streaming).
+        Shapes: features {modality: (B, N, F)} for the M modalities of the grid, present (B, N, M) ->
+        (B, N, M, H), {modality: ((B, H), (B, 1))}"""
         enhanced, totals = [], {}
-        for index, modality in enumerate(MODALITIES):
-            if modality in features:
-                carried = (carried_context or {}).get(modality)
-                states, totals[modality] = self.enhancements[modality](features[modality], present[..., index], carried)
-                enhanced.append(states)  # (|V_m|, H) in (dialogue, utterance) order
-        # CODEPATH: one modality: its states are already in node order.
-        if len(enhanced) == 1:
-            return enhanced[0], totals
-        # Sorting the nodes by modality (stable) lists them in the order of `enhanced`: scatter them back.
-        by_modality = torch.argsort(present.nonzero()[:, 2], stable=True)
-        enhanced = torch.cat(enhanced)
-        return enhanced.new_empty(enhanced.shape).index_copy(0, by_modality, enhanced), totals
+        for index, (modality, modality_features) in enumerate(features.items()):
+            carried = (carried_context or {}).get(modality)
+            states, totals[modality] = self.enhancements[modality](modality_features, present[..., index], carried)
+            enhanced.append(states)
+        return torch.stack(enhanced, dim=2), totals
 
-    def fuse_modalities(self, node_states: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One state per utterance from its node states, and the weight of each modality. Shapes: node_states
-        (|V|, H) in row-major order of `present` (B, N, 3) -> fused (B, N, H), modality weights (B, N, 3)"""
+    def fuse_modalities(
+        self, node_states: torch.Tensor, present: torch.Tensor, modality_ids: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One state per utterance from its modalities' states, and the weight of each of the three modalities (0
+        for those not in the grid). Shapes: node_states (B, N, M, H), present (B, N, M) for the modalities
+        `modality_ids` -> fused (B, N, H), modality weights (B, N, 3)"""
         # CODEPATH: ablation checkpoints (use_cross_attention_fusion=False) average the present modalities.
         if self.fusion is None:
-            modality_weights = present.to(node_states.dtype)
-            modality_weights = modality_weights / modality_weights.sum(dim=-1, keepdim=True).clamp(min=1.0)
-            nodes = present.flatten().nonzero().squeeze(-1)
-            modality_states = node_states.new_zeros(present.numel(), node_states.shape[-1]).index_copy(0, nodes, node_states)
-            fused = (modality_weights.unsqueeze(-1) * modality_states.view(*present.shape, -1)).sum(dim=-2)
-            return fused, modality_weights
-        fused, modality_weights, _ = self.fusion(node_states, present)
+            grid_weights = present.to(node_states.dtype)
+            grid_weights = grid_weights / grid_weights.sum(dim=-1, keepdim=True).clamp(min=1.0)
+            fused = (grid_weights.unsqueeze(-1) * node_states).sum(dim=-2)
+        else:
+            fused, grid_weights, _ = self.fusion(node_states, present)
+        modality_weights = grid_weights.new_zeros(*present.shape[:2], len(MODALITIES))
+        modality_weights[..., modality_ids] = grid_weights
         return fused, modality_weights
+
+    def graph(
+        self, present: torch.Tensor, speaker_ids: torch.Tensor, modality_ids: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`dialogue_window` with this model's window and edge types, over the grid of the modalities
+        `modality_ids` (indices in `MODALITIES`). Shapes: present (B, N, M), speaker_ids (B, N) -> (N, K),
+        (B, N, K, M, M), (B, N, K, M, M)"""
+        return dialogue_window(
+            present, speaker_ids, torch.tensor(modality_ids, device=present.device), self.config.past_window, self.config.future_window,
+            self.config.speaker_aware_edges,
+        )
 
     def drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
         """During training, hide each (utterance, modality) with `config.modality_dropout_prob`, never the last
@@ -675,20 +634,19 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         if self.training and self.config.modality_dropout_prob > 0:
             present = self.drop_modalities(present)
 
-        node_states, _ = self.embed_nodes(features, present)  # (|V|, H)
-        node_position, edge_index, edge_type = build_dialogue_graph(
-            present, speaker_ids, self.config.past_window, self.config.future_window, self.config.speaker_aware_edges
-        )
+        # The graph's grid holds the given modalities only: the others have no node anywhere.
+        modality_ids = [MODALITIES.index(m) for m in features]
+        grid_present = present[..., modality_ids]  # (B, N, M)
+        node_states, _ = self.embed_nodes(features, grid_present)  # (B, N, M, H)
+        source_utterance, edge_type, has_edge = self.graph(grid_present, speaker_ids, modality_ids)
         for layer in self.graph_layers:
-            node_states, _ = layer(node_states, edge_index, edge_type)
-        fused, modality_weights = self.fuse_modalities(node_states, present)
+            node_states, _ = layer(node_states, source_utterance, edge_type, has_edge)
+        fused, modality_weights = self.fuse_modalities(node_states, grid_present, modality_ids)
 
         return SyncTVAModelOutput(
             last_hidden_state=fused,
             modality_weights=modality_weights,
-            node_position=node_position,
-            edge_index=edge_index,
-            edge_type=edge_type,
+            edge_type=edge_type.masked_fill(~has_edge, -1),
         )
 
 
@@ -803,8 +761,6 @@ class SyncTVAForEmotionClassification(SyncTVAPreTrainedModel):
             loss=loss,
             logits=logits,
             modality_weights=outputs.modality_weights,
-            node_position=outputs.node_position,
-            edge_index=outputs.edge_index,
             edge_type=outputs.edge_type,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
@@ -823,44 +779,60 @@ class SyncTVAStreamer:
       (1, 1) (see `dialogue_context`);
     * the graph: node :math:`(i, m)` after layer :math:`l` reads the layer-:math:`(l - 1)` states of utterances
       :math:`i - P, \dots, i` (:math:`P` = `past_window`), and in causal mode those states never change once
-      computed. So for every layer the streamer keeps the input states of the last :math:`P` utterances'
-      nodes, (at most 3P, H), with their modality presence (P, 3) and speakers (P,).
+      computed. So for every layer the streamer keeps its input states of the last :math:`P` utterances, (1, P, M,
+      H) for the M modalities the model reads, with their modality presence (1, P, M) and speakers (1, P).
 
-    Each `step` runs the enhancement on the new utterances only, then each graph layer on the kept nodes plus the
-    new ones with only the edges into the new nodes, then the fusion and the classifier for the new utterances.
-    The work per utterance is O(graph_layers x P x 9) edges and the memory O(graph_layers x P x H), whatever the
+    Each `step` runs the enhancement on the new utterances only, then each graph layer on the kept utterances and
+    the new ones, keeping the new ones' outputs, then the fusion and the classifier for the new utterances. The
+    work per utterance is O(graph_layers x P x M^2) edges and the memory O(graph_layers x P x M x H), whatever the
     dialogue's length. The logits equal those of the model run on the whole dialogue so far (to float rounding).
 
     Args:
         model (`SyncTVAForEmotionClassification`): a causal model in eval mode.
+        modalities (`list[str]`, *optional*): the modalities the dialogue's utterances may have, a subset of
+            `model.config.modalities` (the default). The graph's grid holds these only, so a text-only stream
+            through a T+A+V model does a third of the work in each direction.
+        compile (`bool`, *optional*, defaults to `False`): run `step` through `torch.compile(dynamic=True)`. The
+            first steps of the first dialogue compile it (a minute or two on CPU); later steps take about half the
+            time (see the README's performance section).
 
     Example:
 
     ```python
-    >>> streamer = SyncTVAStreamer(model)
+    >>> streamer = SyncTVAStreamer(model, modalities=["text"])
     >>> for features, speaker in live_dialogue:  # features: (text_feature_size,)
     ...     logits = streamer.step(text_features=features[None], speaker_ids=torch.tensor([speaker])).logits[0, -1]
     ```
     """
 
-    def __init__(self, model: "SyncTVAForEmotionClassification"):
+    def __init__(
+        self, model: "SyncTVAForEmotionClassification", modalities: list[str] | None = None, compile: bool = False
+    ):
         if not model.config.is_causal:
             raise ValueError(
                 f"streaming needs a causal model (`future_window=0`), this one looks {model.config.future_window} "
                 "utterances ahead"
             )
+        modalities = model.config.modalities if modalities is None else modalities
+        if not modalities or set(modalities) - set(model.config.modalities):
+            raise ValueError(f"`modalities` must be a non-empty subset of the model's {model.config.modalities}, got {modalities}")
         self.model = model
+        self.modalities = [m for m in MODALITIES if m in modalities]
+        self.modality_ids = [MODALITIES.index(m) for m in self.modalities]
+        # CODEPATH: streamers made with compile=True (latency-bound deployments).
+        if compile:
+            self.step = torch.compile(self.step, dynamic=True)
         self.reset()
 
     def reset(self) -> None:
         """Forget the dialogue: the next `step` starts a new one."""
-        device, num_layers = self.model.device, len(self.model.model.graph_layers)
+        device, config = self.model.device, self.model.config
         self.context_totals: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # modality -> ((1, H), (1, 1))
-        self.window_present = torch.zeros(1, 0, len(MODALITIES), dtype=torch.bool, device=device)  # (1, w <= P, 3)
-        self.window_speakers = torch.zeros(1, 0, dtype=torch.long, device=device)  # (1, w)
-        # Per graph layer, its input states of the window's nodes: (|V_window|, H)
-        hidden_size = self.model.config.hidden_size
-        self.window_states = [torch.zeros(0, hidden_size, dtype=self.model.dtype, device=device)] * num_layers
+        self.window_present = torch.zeros(1, 0, len(self.modalities), dtype=torch.bool, device=device)  # (1, w, M)
+        self.window_speakers = torch.zeros(1, 0, dtype=torch.long, device=device)  # (1, w), w <= P
+        # Per graph layer, its input states of the window's utterances: (1, w, M, H)
+        window_states = torch.zeros(1, 0, len(self.modalities), config.hidden_size, dtype=self.model.dtype, device=device)
+        self.window_states = [window_states] * len(self.model.model.graph_layers)
 
     @torch.inference_mode()
     def step(
@@ -891,28 +863,30 @@ class SyncTVAStreamer:
         features, present, speaker_ids, _ = base.gather_inputs(
             **{name: None if value is None else value.unsqueeze(0) for name, value in inputs.items()}, attention_mask=None
         )
-        node_states, totals = base.embed_nodes(features, present, self.context_totals)
-        self.context_totals = {**self.context_totals, **totals}  # a modality missing from this step keeps its totals
+        # The grid holds the stream's modalities; those not given in this step are absent.
+        config, modality_ids = self.model.config, self.modality_ids
+        if set(features) - set(self.modalities):
+            raise ValueError(f"this stream has the modalities {self.modalities}, got {sorted(features)}: pass `modalities` to the streamer")
+        features = {
+            m: features[m] if m in features else present.new_zeros(*present.shape[:2], getattr(config, f"{m}_feature_size"), dtype=self.model.dtype)
+            for m in self.modalities
+        }
+        grid_present = present[..., modality_ids]
+        node_states, self.context_totals = base.embed_nodes(features, grid_present, self.context_totals)
 
-        present_all = torch.cat([self.window_present, present], dim=1)
+        present_all = torch.cat([self.window_present, grid_present], dim=1)
         speakers_all = torch.cat([self.window_speakers, speaker_ids], dim=1)
-        _, edge_index, edge_type = build_dialogue_graph(
-            present_all, speakers_all, self.model.config.past_window, 0, self.model.config.speaker_aware_edges
-        )
-        num_kept = int(present_all.sum()) - node_states.shape[0]  # nodes of the window, listed first
-        into_new = edge_index[1] >= num_kept
-        edge_index, edge_type = edge_index[:, into_new], edge_type[into_new]
-
-        window_start = max(0, present_all.shape[1] - self.model.config.past_window)  # the next step's window
-        keep = int(present_all[:, window_start:].sum())
+        graph = base.graph(present_all, speakers_all, modality_ids)
+        num_kept = self.window_present.shape[1]
+        window_start = max(0, present_all.shape[1] - config.past_window)  # the next step's window
         for index, layer in enumerate(base.graph_layers):
-            layer_input = torch.cat([self.window_states[index], node_states])
-            node_states = layer(layer_input, edge_index, edge_type)[0][num_kept:]
-            self.window_states[index] = layer_input[layer_input.shape[0] - keep :]
+            layer_input = torch.cat([self.window_states[index], node_states], dim=1)
+            node_states = layer(layer_input, *graph)[0][:, num_kept:]
+            self.window_states[index] = layer_input[:, window_start:]
         self.window_present = present_all[:, window_start:]
         self.window_speakers = speakers_all[:, window_start:]
 
-        fused, modality_weights = base.fuse_modalities(node_states, present)
+        fused, modality_weights = base.fuse_modalities(node_states, grid_present, modality_ids)
         return SyncTVAEmotionClassifierOutput(logits=self.model.classifier(fused), modality_weights=modality_weights)
 
 

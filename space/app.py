@@ -204,43 +204,47 @@ class Analysis:
     modality_attention: np.ndarray | None  # (3, 3) of the last graph layer: target modality x source modality
 
 
-def graph_layer_attentions(attentions) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (edge_index (2, |E|), weights (|E|, heads)) pairs of the graph layers among a model's `attentions`
-    (the fusion attention, a tensor, comes after them and is left out)."""
-    return [(edge_index.cpu().numpy(), weights.float().cpu().numpy()) for edge_index, weights in
-            (item for item in attentions or () if isinstance(item, tuple))]
+def graph_layer_attentions(attentions) -> list[np.ndarray]:
+    """The graph layers' attentions among a model's `attentions`, (B, N, window, M source, M target, heads) each
+    (the fusion attention, 5-dimensional, comes after them and is left out)."""
+    return [item.float().cpu().numpy() for item in attentions or () if item.dim() == 6]
 
 
-def utterance_attention(edge_index, weights, node_position, num_utterances: int) -> np.ndarray:
-    """Graph attention between utterances of the first dialogue, averaged over heads, and over the modality
-    nodes of each target utterance (so each row of an utterance with nodes sums to 1).
+def grid_modalities(inputs: dict) -> list[int]:
+    """Indices in MODALITIES of the modalities the model's graph holds: those the inputs give (text also as tokens)."""
+    given = {m for m in MODALITIES if f"{m}_features" in inputs} | ({"text"} if "input_ids" in inputs else set())
+    return [index for index, m in enumerate(MODALITIES) if m in given]
 
-    Shapes: edge_index (2, |E|), weights (|E|, heads), node_position (|V|, 3) -> (N, N) as (target, source)
+
+def utterance_attention(attention: np.ndarray, past_window: int) -> np.ndarray:
+    """Graph attention between utterances of one dialogue, averaged over heads, and over the modality nodes of each
+    target utterance (so each row of an utterance with nodes sums to 1).
+
+    Shapes: attention (N, window, M source, M target, heads) -> (N, N) as (target, source)
     """
-    position = np.asarray(node_position)
-    in_dialogue = position[:, 0] == 0
-    source, target = np.asarray(edge_index)
-    keep = in_dialogue[target]
+    num_utterances, window = attention.shape[:2]
+    per_slot = attention.mean(axis=-1).sum(axis=(2, 3))  # (N, window): summed over the target's nodes
+    nodes = per_slot.sum(axis=1)  # each node's weights sum to 1: the number of nodes of each target
     matrix = np.zeros((num_utterances, num_utterances))
-    np.add.at(matrix, (position[target[keep], 1], position[source[keep], 1]), np.asarray(weights)[keep].mean(axis=1))
-    nodes = np.bincount(position[in_dialogue, 1], minlength=num_utterances)
+    for target in range(num_utterances):
+        for slot in range(window):
+            source = target + slot - past_window
+            if 0 <= source < num_utterances:
+                matrix[target, source] = per_slot[target, slot]
     return matrix / np.maximum(nodes, 1)[:, None]
 
 
-def modality_attention(edge_index, weights, node_position) -> np.ndarray:
-    """Share of graph attention each target modality gave to each source modality (first dialogue), averaged over
+def modality_attention(attention: np.ndarray, modality_ids: list[int]) -> np.ndarray:
+    """Share of graph attention each target modality gave to each source modality (one dialogue), averaged over
     heads and over target nodes: row m sums to 1 when modality m has nodes.
 
-    Shapes: edge_index (2, |E|), weights (|E|, heads), node_position (|V|, 3) -> (3, 3) as (target, source)
+    Shapes: attention (N, window, M source, M target, heads) for the modalities `modality_ids` -> (3, 3) as
+    (target, source)
     """
-    position = np.asarray(node_position)
-    in_dialogue = position[:, 0] == 0
-    source, target = np.asarray(edge_index)
-    keep = in_dialogue[target]
+    pairs = attention.mean(axis=-1).sum(axis=(0, 1)).T  # (M target, M source)
     matrix = np.zeros((len(MODALITIES), len(MODALITIES)))
-    np.add.at(matrix, (position[target[keep], 2], position[source[keep], 2]), np.asarray(weights)[keep].mean(axis=1))
-    nodes = np.bincount(position[in_dialogue, 2], minlength=len(MODALITIES))
-    return matrix / np.maximum(nodes, 1)[:, None]
+    matrix[np.ix_(modality_ids, modality_ids)] = pairs / np.maximum(pairs.sum(axis=1, keepdims=True), 1)
+    return matrix
 
 
 class EmotionRecognizer:
@@ -265,14 +269,13 @@ class EmotionRecognizer:
             inputs = self.processor(dialogue)
         with torch.inference_mode():
             outputs = self.model(**inputs, output_attentions=True)
-        num_utterances = len(dialogue["utterances"])
-        node_position = outputs.node_position.cpu().numpy()
-        layers = graph_layer_attentions(outputs.attentions)
+        layers = [attention[0] for attention in graph_layer_attentions(outputs.attentions)]  # the one dialogue
+        past_window = self.model.config.past_window
         return Analysis(
             probabilities=outputs.logits[0].float().softmax(dim=-1).cpu().numpy(),
             modality_weights=outputs.modality_weights[0].float().cpu().numpy(),
-            graph_attention=[utterance_attention(e, w, node_position, num_utterances) for e, w in layers],
-            modality_attention=modality_attention(*layers[-1], node_position) if layers else None,
+            graph_attention=[utterance_attention(attention, past_window) for attention in layers],
+            modality_attention=modality_attention(layers[-1], grid_modalities(inputs)) if layers else None,
         )
 
 

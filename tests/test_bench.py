@@ -22,7 +22,7 @@ REQUIRED_KEYS = [
     "train_speedup_vs_dense", "train_speedup_vs_gru", "meld_epoch_s", "infer_p50_ms", "forward_s_2000",
     "peak_mem_mib_2000", "stream_p50_ms", "stream_speedup_vs_recompute", "infer_p95_ms", "e2e_p50_ms",
     "train_dialogues_per_s_synctva", "train_dialogues_per_s_dense", "train_dialogues_per_s_gru", "edges_2000",
-    "torch_threads", "cpu_count",
+    "torch_threads", "cpu_count", "infer_p50_ms_compiled", "compile_s_infer",
 ]
 
 
@@ -56,15 +56,23 @@ def test_dense_baseline_equals_the_model_on_the_same_graph(overrides):
     torch.testing.assert_close(loss, expected.loss, atol=1e-5, rtol=0)
 
 
-def test_dense_graph_has_the_edges_and_types_of_the_sparse_graph():
-    from modeling_synctva.modeling_synctva import build_dialogue_graph
+def test_dense_graph_has_the_edges_and_types_of_the_window_graph():
+    from modeling_synctva.modeling_synctva import dialogue_window
 
     batch = made_up_batch(seed=1)
     present = batch["modality_mask"][:1]
-    _, edge_index, edge_type = build_dialogue_graph(present, batch["speaker_ids"][:1], 3, 2, True)
+    source_utterance, edge_type, has_edge = dialogue_window(present, batch["speaker_ids"][:1], torch.arange(3), 3, 2, True)
+    window = {
+        ((int(source_utterance[i, k]), s), (i, t), int(edge_type[0, i, k, s, t]))
+        for _, i, k, s, t in has_edge.nonzero().tolist()
+    }
     adjacency, types = dense_dialogue_graph(present[0].tolist(), batch["speaker_ids"][0].tolist(), 3, 2, True)
-    dense = {(j, i, types[i][j]) for i, row in enumerate(adjacency) for j, edge in enumerate(row) if edge}
-    assert dense == set(zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_type.tolist()))
+    nodes = present[0].nonzero().tolist()  # node -> (utterance, modality), row-major as the dense graph numbers them
+    dense = {
+        (tuple(nodes[j]), tuple(nodes[i]), types[i][j])
+        for i, row in enumerate(adjacency) for j, edge in enumerate(row) if edge
+    }
+    assert dense == window
 
 
 def test_gru_baseline_ignores_padding():
@@ -89,6 +97,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
         assert isinstance(results.get(key), (int, float)) and math.isfinite(results[key]) and results[key] > 0, key
     assert results["dense_max_abs_diff"] < 1e-5
     assert results["stream_max_abs_diff"] < 1e-5
+    assert results["infer_compiled_max_abs_diff"] < 1e-5  # torch.compile gives the eager model's logits
     sizes = [row["utterances"] for row in results["scaling"]]
     assert sizes == sorted(sizes) and all(row["edges"] > 0 for row in results["scaling"])
     assert "meld_epoch_s" in done.stdout  # the table is printed

@@ -16,7 +16,7 @@ import torch
 
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification, SyncTVAModel
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
-from modeling_synctva.modeling_synctva import build_dialogue_graph
+from modeling_synctva.modeling_synctva import dialogue_window
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"text": 12, "audio": 6, "visual": 5}
@@ -71,12 +71,19 @@ def test_output_shapes(model):
     out = model(**batch, output_attentions=True, output_hidden_states=True)
     assert out.logits.shape == (2, 7, 7)
     assert out.modality_weights.shape == (2, 7, 3)
+    window = model.config.past_window + model.config.future_window + 1
+    assert out.edge_type.shape == (2, 7, window, 3, 3)
     num_nodes = int((batch["modality_mask"] & batch["attention_mask"].bool().unsqueeze(-1)).sum())
-    assert out.node_position.shape == (num_nodes, 3)
-    assert out.edge_index.shape[0] == 2 and out.edge_type.shape == out.edge_index.shape[1:]
+    self_loops = out.edge_type[:, :, model.config.past_window].diagonal(dim1=-2, dim2=-1)  # (B, N, 3)
+    assert int((self_loops >= 0).sum()) == num_nodes  # every node, and only nodes, reads itself
     assert len(out.hidden_states) == model.config.graph_layers + 1
     graph_attention = out.attentions[0]
-    assert graph_attention[1].shape == (out.edge_index.shape[1], model.config.num_attention_heads)
+    assert graph_attention.shape == (*out.edge_type.shape, model.config.num_attention_heads)
+    assert torch.equal(graph_attention.sum(dim=-1) > 0, out.edge_type >= 0)  # weight on the edges only
+    # Each node's attention sums to 1 over its incoming edges, per head; non-nodes read nothing.
+    incoming = graph_attention.sum(dim=(2, 3))  # (B, N, 3 target, heads)
+    is_node = (batch["modality_mask"] & batch["attention_mask"].bool().unsqueeze(-1)).unsqueeze(-1)
+    torch.testing.assert_close(incoming, is_node.expand_as(incoming).float())
     assert out.attentions[-1].shape == (2, 7, model.config.num_attention_heads, 3, 3)
 
 
@@ -116,7 +123,7 @@ def test_modalities_missing_for_the_whole_batch(model):
     out = model(text_features=dialogue["text_features"], speaker_ids=dialogue["speaker_ids"])
     assert torch.isfinite(out.logits).all()
     assert torch.equal(out.modality_weights[..., 1:], torch.zeros(1, 5, 2))
-    assert out.node_position[:, 2].eq(0).all()
+    assert out.edge_type.shape[-2:] == (1, 1)  # the graph holds the given modality only
 
 
 def test_text_only_model_refuses_audio():
@@ -126,13 +133,22 @@ def test_text_only_model_refuses_audio():
         model(text_features=dialogue["text_features"], audio_features=dialogue["audio_features"])
 
 
+def window_edges(present, speakers, past_window, future_window, speaker_aware=True):
+    """The edges of `dialogue_window` over all three modalities as a set of
+    ((source utterance, source modality), (target utterance, target modality), edge type)."""
+    modality_ids = torch.arange(3)
+    source_utterance, edge_type, has_edge = dialogue_window(present, speakers, modality_ids, past_window, future_window, speaker_aware)
+    return {
+        ((int(source_utterance[i, k]), s), (i, t), int(edge_type[b, i, k, s, t]))
+        for b, i, k, s, t in has_edge.nonzero().tolist()
+    }
+
+
 def test_edges_of_a_hand_made_dialogue():
     # Three utterances by speakers A, B, A; text everywhere, audio only on utterance 1; past window 1, future 0.
     present = torch.tensor([[[1, 0, 0], [1, 1, 0], [1, 0, 0]]], dtype=torch.bool)
     speakers = torch.tensor([[0, 1, 0]])
-    node_position, edge_index, edge_type = build_dialogue_graph(present, speakers, 1, 0, speaker_aware=True)
-    # Nodes in row-major order: 0 = (u0, text), 1 = (u1, text), 2 = (u1, audio), 3 = (u2, text).
-    assert node_position.tolist() == [[0, 0, 0], [0, 1, 0], [0, 1, 1], [0, 2, 0]]
+    text, audio = 0, 1
     text_text, text_audio, audio_text, audio_audio = 0, 1, 3, 4  # source modality * 3 + target modality
     same, earlier_same, earlier_other = 0, 1, 2
 
@@ -140,25 +156,25 @@ def test_edges_of_a_hand_made_dialogue():
         return pair * 5 + relation
 
     expected = {
-        (0, 0, typed(text_text, same)),
-        (0, 1, typed(text_text, earlier_other)),
-        (0, 2, typed(text_audio, earlier_other)),
-        (1, 1, typed(text_text, same)),
-        (1, 2, typed(text_audio, same)),
-        (2, 1, typed(audio_text, same)),
-        (2, 2, typed(audio_audio, same)),
-        (1, 3, typed(text_text, earlier_other)),
-        (2, 3, typed(audio_text, earlier_other)),
-        (3, 3, typed(text_text, same)),
+        ((0, text), (0, text), typed(text_text, same)),
+        ((0, text), (1, text), typed(text_text, earlier_other)),
+        ((0, text), (1, audio), typed(text_audio, earlier_other)),
+        ((1, text), (1, text), typed(text_text, same)),
+        ((1, text), (1, audio), typed(text_audio, same)),
+        ((1, audio), (1, text), typed(audio_text, same)),
+        ((1, audio), (1, audio), typed(audio_audio, same)),
+        ((1, text), (2, text), typed(text_text, earlier_other)),
+        ((1, audio), (2, text), typed(audio_text, earlier_other)),
+        ((2, text), (2, text), typed(text_text, same)),
     }
-    got = set(zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_type.tolist()))
-    assert got == expected
+    assert window_edges(present, speakers, 1, 0) == expected
 
 
 def test_edge_count_is_linear_in_utterances_times_window():
     present = torch.ones(1, 1000, 1, dtype=torch.bool)
-    _, edge_index, _ = build_dialogue_graph(present, torch.zeros(1, 1000, dtype=torch.long), 3, 2, True)
-    assert edge_index.shape[1] == 1000 * 6 - (1 + 2 + 3) - (1 + 2)
+    _, _, has_edge = dialogue_window(present, torch.zeros(1, 1000, dtype=torch.long), torch.tensor([0]), 3, 2, True)
+    assert has_edge.shape == (1, 1000, 6, 1, 1)
+    assert int(has_edge.sum()) == 1000 * 6 - (1 + 2 + 3) - (1 + 2)
 
 
 def test_every_parameter_gets_a_gradient():

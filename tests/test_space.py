@@ -141,17 +141,24 @@ def test_plot_labels_sort_in_dialogue_order(app):
 
 
 def test_utterance_attention_averages_heads_and_modality_nodes(app):
-    # Nodes: utterance 0 text (0), utterance 0 audio (1), utterance 1 text (2).
-    node_position = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 0]])
-    edge_index = np.array([[0, 2, 1, 2, 0], [0, 0, 1, 2, 2]])  # (source, target)
-    weights = np.array([[0.5, 0.7], [0.5, 0.3], [1.0, 1.0], [0.2, 0.4], [0.8, 0.6]])  # each target sums to 1 per head
-    matrix = app.utterance_attention(edge_index, weights, node_position, num_utterances=2)
+    # Made-up attention of two utterances, text and audio, past window 1 and future window 1 (3 slots), 2 heads.
+    # Utterance 0 has text and audio nodes, utterance 1 text only. Axes: (target utterance, slot, source modality,
+    # target modality, head), the source utterance being target + slot - 1.
+    attention = np.zeros((2, 3, 2, 2, 2))
+    text, audio = 0, 1
+    attention[0, 1, text, text] = [0.5, 0.7]  # utterance 0 text reads itself,
+    attention[0, 2, text, text] = [0.5, 0.3]  # and utterance 1's text
+    attention[0, 1, audio, audio] = [1.0, 1.0]  # utterance 0 audio reads itself only
+    attention[1, 1, text, text] = [0.2, 0.4]  # utterance 1 text reads itself,
+    attention[1, 0, audio, text] = [0.8, 0.6]  # and utterance 0's audio
+    matrix = app.utterance_attention(attention, past_window=1)
     # Utterance 0 has two nodes: text reads 0.6 from itself and 0.4 from utterance 1, audio reads 1.0 from utterance 0.
     np.testing.assert_allclose(matrix, [[0.8, 0.2], [0.7, 0.3]])
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
-    pairs = app.modality_attention(edge_index, weights, node_position)
-    np.testing.assert_allclose(pairs[0, :2], [1.0, 0.0])  # text nodes read only text nodes here
-    np.testing.assert_allclose(pairs[1, :2], [0.0, 1.0])
+    pairs = app.modality_attention(attention, modality_ids=[0, 1])
+    np.testing.assert_allclose(pairs[0], [0.65, 0.35, 0.0])  # text nodes: 1.3 of 2 from text, 0.7 from audio
+    np.testing.assert_allclose(pairs[1], [0.0, 1.0, 0.0])  # the audio node reads audio only
+    np.testing.assert_allclose(pairs[2], 0.0)  # no visual nodes
 
 
 def test_missing_checkpoint_gives_the_training_command_instead_of_a_crash(app, tmp_path):

@@ -100,3 +100,18 @@ def test_streamer_checks_its_inputs_like_the_model():
     dialogue["text_features"][0, 0] = float("nan")
     with pytest.raises(ValueError, match="text_features"):
         streamer.step(**dialogue)
+
+
+def test_a_text_only_stream_through_a_three_modality_model():
+    # Made-up features: the streamer's grid holds text only, and the logits are those of the model run on text.
+    model = causal_model()
+    dialogue = made_up_dialogue(9, seed=8)
+    text_only = {"text_features": dialogue["text_features"], "speaker_ids": dialogue["speaker_ids"]}
+    expected = whole_dialogue_logits(model, text_only)
+    streamer = SyncTVAStreamer(model, modalities=["text"])
+    streamed = torch.cat([streamer.step(**{k: v[i : i + 1] for k, v in text_only.items()}).logits[0] for i in range(9)])
+    torch.testing.assert_close(streamed, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="pass `modalities`"):
+        streamer.step(**{k: v[:1] for k, v in dialogue.items()})
+    with pytest.raises(ValueError, match="subset"):
+        SyncTVAStreamer(model, modalities=["smell"])
