@@ -178,14 +178,27 @@ class ModalityEnhancement(nn.Module):
         return 2 * torch.sigmoid(self.reliability) * (states + gate * update), totals
 
 
+def window_slots(values: torch.Tensor, past_window: int, future_window: int, fill: float | bool = 0) -> torch.Tensor:
+    r"""Each utterance's window of values: slot :math:`k` of utterance :math:`i` holds utterance
+    :math:`i + k - \text{past}`, or `fill` where that is outside the dialogue. A strided view of the padded values
+    (no copy, and a cheap backward).
+
+    Shapes:
+        values (B, N, *) -> (B, N, K, *) with K = past + future + 1
+    """
+    padded = F.pad(values, (0, 0) * (values.dim() - 2) + (past_window, future_window), value=fill)
+    return padded.unfold(1, past_window + future_window + 1, 1).movedim(-1, 2)
+
+
 def dialogue_window(
     present: torch.Tensor,
     speaker_ids: torch.Tensor,
     modality_ids: torch.Tensor,
+    dialogue_ids: torch.Tensor | None,
     past_window: int,
     future_window: int,
     speaker_aware: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The heterogeneous cross-modal graph of a batch of dialogues, as a fixed-size window around each utterance.
 
     Nodes are the present (utterance, modality) pairs. Node :math:`(j, m')` sends a message to node :math:`(i, m)`
@@ -198,32 +211,32 @@ def dialogue_window(
 
     with :math:`m, m'` the modalities' indices in (text, audio, visual), and "earlier" and "later" each split into
     same speaker / other speaker when `speaker_aware` (R = 5, else 3). The graph is stored as dense
-    (B, N, K, M, M) tensors over window slots, with K = past + future + 1: no edge list to build or gather along,
-    no dense N x N adjacency, and memory O(B N K M^2).
+    (B, N, K, M, M) tensors over window slots (`window_slots`), with K = past + future + 1: no edge list to build or
+    gather along, no dense N x N adjacency, and memory O(B N K M^2). A row may hold several dialogues one after the
+    other (packed): then `dialogue_ids` says which utterance belongs to which, and no edge crosses from one to another.
 
     Shapes:
-        present (B, N, M) bool over the M modalities listed in `modality_ids` (M,), speaker_ids (B, N) ->
-        source_utterance (N, K): the utterance in each window slot (clamped into the dialogue);
-        edge_type (B, N, K, M source, M target); has_edge (B, N, K, M source, M target) bool
+        present (B, N, M) bool over the M modalities listed in `modality_ids` (M,), speaker_ids (B, N), dialogue_ids
+        (B, N) or None (one dialogue per row) ->
+        edge_type (B, N, K, M source, M target), has_edge (B, N, K, M source, M target) bool
     """
-    num_utterances = present.shape[1]
-    offsets = torch.arange(-past_window, future_window + 1, device=present.device)  # (K,)
-    source_utterance = torch.arange(num_utterances, device=present.device).unsqueeze(1) + offsets  # (N, K)
-    in_dialogue = (source_utterance >= 0) & (source_utterance < num_utterances)
-    source_utterance = source_utterance.clamp(0, num_utterances - 1)
-
-    source_present = present[:, source_utterance] & in_dialogue.unsqueeze(-1)  # (B, N, K, M)
+    source_present = window_slots(present, past_window, future_window, fill=False)  # (B, N, K, M)
+    # CODEPATH: packed rows (training batches of several dialogues, see `SyncTVAModel.forward`).
+    if dialogue_ids is not None:
+        same_dialogue = window_slots(dialogue_ids, past_window, future_window, fill=-1) == dialogue_ids.unsqueeze(-1)
+        source_present = source_present & same_dialogue.unsqueeze(-1)
     has_edge = source_present.unsqueeze(-1) & present[:, :, None, None, :]
 
+    offsets = torch.arange(-past_window, future_window + 1, device=present.device)  # (K,)
     later = (offsets > 0).long()
     relation = torch.where(offsets == 0, 0, 1 + later * (2 if speaker_aware else 1))  # (K,)
     if speaker_aware:
-        other_speaker = speaker_ids[:, source_utterance] != speaker_ids.unsqueeze(-1)  # (B, N, K)
+        other_speaker = window_slots(speaker_ids, past_window, future_window) != speaker_ids.unsqueeze(-1)  # (B, N, K)
         relation = relation + (other_speaker & (offsets != 0)).long()
     num_relations = 5 if speaker_aware else 3
     modality_pair = modality_ids[:, None] * len(MODALITIES) + modality_ids[None, :]  # (source, target)
     edge_type = modality_pair * num_relations + relation[..., None, None]
-    return source_utterance, edge_type.expand_as(has_edge), has_edge
+    return edge_type.expand_as(has_edge), has_edge
 
 
 class RelationalGraphAttention(nn.Module):
@@ -242,12 +255,12 @@ class RelationalGraphAttention(nn.Module):
     message), so each of the typed relations (modality pair, direction, speaker) is attended to and carries
     information in its own way, with one set of projections for the whole graph.
 
-    The neighbourhood :math:`\mathcal{N}(i)` of a node is its window of `dialogue_window`: the sources are read
-    with one gather of the utterances in the window, and the softmax runs over the window's (slot, source
+    The neighbourhood :math:`\mathcal{N}(i)` of a node is its window of `dialogue_window`: the sources are a
+    strided view of the projected states (`window_slots`), and the softmax runs over the window's (slot, source
     modality) axes with non-edges masked. A few large operations, whatever the batch.
 
     Shapes:
-        x (B, N, M, H), source_utterance (N, K), edge_type and has_edge (B, N, K, M, M) ->
+        x (B, N, M, H), edge_type and has_edge (B, N, K, M, M) ->
         (B, N, M, H), and the attention (B, N, K, M source, M target, heads), zero where there is no edge
     """
 
@@ -255,6 +268,7 @@ class RelationalGraphAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
+        self.past_window, self.future_window = config.past_window, config.future_window
         self.source_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.target_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.value_projection = nn.Linear(config.hidden_size, config.hidden_size)
@@ -265,10 +279,10 @@ class RelationalGraphAttention(nn.Module):
         self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
 
     def forward(
-        self, x: torch.Tensor, source_utterance: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
+        self, x: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         by_head = (*has_edge.shape, self.num_heads, self.head_size)  # (B, N, K, M, M, heads, head_size)
-        sources = self.source_projection(x)[:, source_utterance]  # (B, N, K, M, H)
+        sources = window_slots(self.source_projection(x), self.past_window, self.future_window)  # (B, N, K, M, H)
         scores = sources.unsqueeze(-2) + self.target_projection(x)[:, :, None, None]  # (B, N, K, M, M, H)
         scores += self.edge_type_score(edge_type)
         scores = F.leaky_relu(scores, negative_slope=0.2, inplace=True)
@@ -277,7 +291,8 @@ class RelationalGraphAttention(nn.Module):
         # Softmax over each target's (slot, source modality) pairs; targets that are not nodes get no weight.
         attention = scores.flatten(2, 3).softmax(dim=2).view_as(scores) * has_edge.unsqueeze(-1)
 
-        messages = self.value_projection(x)[:, source_utterance].unsqueeze(-2) + self.edge_type_value(edge_type)
+        values = window_slots(self.value_projection(x), self.past_window, self.future_window)  # (B, N, K, M, H)
+        messages = values.unsqueeze(-2) + self.edge_type_value(edge_type)
         out = (messages.view(by_head) * self.attention_dropout(attention).unsqueeze(-1)).sum(dim=(2, 3))
         return self.output_projection(out.flatten(-2)), attention
 
@@ -290,8 +305,7 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
         \mathbf{x} &\leftarrow \mathrm{LN}(\mathbf{x} + \mathrm{Dropout}(\mathbf{W}_2\,\mathrm{GELU}(\mathbf{W}_1 \mathbf{x})))
 
     Shapes:
-        node_states (B, N, M, H), source_utterance (N, K), edge_type and has_edge (B, N, K, M, M) ->
-        (B, N, M, H), attention (B, N, K, M, M, heads)
+        node_states (B, N, M, H), edge_type and has_edge (B, N, K, M, M) -> (B, N, M, H), attention (B, N, K, M, M, heads)
     """
 
     def __init__(self, config: SyncTVAConfig):
@@ -304,9 +318,9 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, node_states: torch.Tensor, source_utterance: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
+        self, node_states: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        attended, attention = self.attention(node_states, source_utterance, edge_type, has_edge)
+        attended, attention = self.attention(node_states, edge_type, has_edge)
         node_states = self.attention_norm(node_states + self.dropout(attended))
         update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(node_states))))
         node_states = self.feed_forward_norm(node_states + self.dropout(update))
@@ -577,13 +591,17 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         return fused, modality_weights
 
     def graph(
-        self, present: torch.Tensor, speaker_ids: torch.Tensor, modality_ids: list[int]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self,
+        present: torch.Tensor,
+        speaker_ids: torch.Tensor,
+        modality_ids: list[int],
+        dialogue_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """`dialogue_window` with this model's window and edge types, over the grid of the modalities
-        `modality_ids` (indices in `MODALITIES`). Shapes: present (B, N, M), speaker_ids (B, N) -> (N, K),
+        `modality_ids` (indices in `MODALITIES`). Shapes: present (B, N, M), speaker_ids and dialogue_ids (B, N) ->
         (B, N, K, M, M), (B, N, K, M, M)"""
         return dialogue_window(
-            present, speaker_ids, torch.tensor(modality_ids, device=present.device), self.config.past_window, self.config.future_window,
+            present, speaker_ids, torch.tensor(modality_ids, device=present.device), dialogue_ids, self.config.past_window, self.config.future_window,
             self.config.speaker_aware_edges,
         )
 
@@ -638,15 +656,39 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         modality_ids = [MODALITIES.index(m) for m in features]
         grid_present = present[..., modality_ids]  # (B, N, M)
         node_states, _ = self.embed_nodes(features, grid_present)  # (B, N, M, H)
-        source_utterance, edge_type, has_edge = self.graph(grid_present, speaker_ids, modality_ids)
+
+        # CODEPATH: training on batches of several dialogues. The graph and the fusion run on the real utterances
+        # only, packed into one row of U utterances (the window stops at dialogue boundaries): padding costs nothing.
+        batch_size, num_utterances = attention_mask.shape
+        packed = self.training and batch_size > 1
+        dialogue_ids = None
+        if packed:
+            rows = attention_mask.flatten().nonzero().squeeze(-1)  # (U,) real utterances of the (B * N) grid
+
+            def pack(values: torch.Tensor) -> torch.Tensor:
+                """(B, N, *) -> (1, U, *)"""
+                return values.flatten(0, 1).index_select(0, rows).unsqueeze(0)
+
+            def unpack(values: torch.Tensor, fill: float) -> torch.Tensor:
+                """(1, U, *) -> (B, N, *), `fill` for padding"""
+                grid = values.new_full((batch_size * num_utterances, *values.shape[2:]), fill)
+                return grid.index_copy(0, rows, values[0]).view(batch_size, num_utterances, *values.shape[2:])
+
+            node_states, grid_present, speaker_ids = pack(node_states), pack(grid_present), pack(speaker_ids)
+            dialogue_ids = (rows // num_utterances).unsqueeze(0)  # (1, U)
+
+        edge_type, has_edge = self.graph(grid_present, speaker_ids, modality_ids, dialogue_ids)
         for layer in self.graph_layers:
-            node_states, _ = layer(node_states, source_utterance, edge_type, has_edge)
+            node_states, _ = layer(node_states, edge_type, has_edge)
         fused, modality_weights = self.fuse_modalities(node_states, grid_present, modality_ids)
+        edge_type = edge_type.masked_fill(~has_edge, -1)
+        if packed:
+            fused, modality_weights, edge_type = unpack(fused, 0), unpack(modality_weights, 0), unpack(edge_type, -1)
 
         return SyncTVAModelOutput(
             last_hidden_state=fused,
             modality_weights=modality_weights,
-            edge_type=edge_type.masked_fill(~has_edge, -1),
+            edge_type=edge_type,
         )
 
 

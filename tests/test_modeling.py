@@ -96,6 +96,22 @@ def test_padding_and_dialogue_order_do_not_change_real_utterances(model):
     torch.testing.assert_close(padded[0, :7], alone_second, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("overrides", [{}, {"future_window": 0, "speaker_aware_edges": False}], ids=["default", "causal"])
+def test_training_packs_the_dialogues_of_a_batch_without_changing_the_function(overrides):
+    # Made-up dialogues. Training mode runs the graph on the batch's real utterances packed into one row; with every
+    # dropout off it must give what eval mode (one padded row per dialogue) gives: logits, loss and graph.
+    torch.manual_seed(0)
+    no_dropout = dict(hidden_dropout_prob=0.0, attention_dropout_prob=0.0, modality_dropout_prob=0.0)
+    model = SyncTVAForEmotionClassification(small_config(**no_dropout, **overrides))
+    batch = batch_of([made_up_dialogue(4, 0), made_up_dialogue(7, 1), made_up_dialogue(2, 2)])
+    batch["labels"] = torch.randint(0, 7, batch["attention_mask"].shape).masked_fill(batch["attention_mask"] == 0, -100)
+    packed, padded = model.train()(**batch), model.eval()(**batch)
+    torch.testing.assert_close(packed.logits, padded.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(packed.loss, padded.loss, atol=1e-5, rtol=0)
+    torch.testing.assert_close(packed.modality_weights, padded.modality_weights, atol=1e-6, rtol=0)
+    assert torch.equal(packed.edge_type, padded.edge_type)
+
+
 def test_causal_mode_ignores_later_utterances():
     torch.manual_seed(0)
     causal = SyncTVAForEmotionClassification(small_config(future_window=0)).eval()
@@ -136,10 +152,9 @@ def test_text_only_model_refuses_audio():
 def window_edges(present, speakers, past_window, future_window, speaker_aware=True):
     """The edges of `dialogue_window` over all three modalities as a set of
     ((source utterance, source modality), (target utterance, target modality), edge type)."""
-    modality_ids = torch.arange(3)
-    source_utterance, edge_type, has_edge = dialogue_window(present, speakers, modality_ids, past_window, future_window, speaker_aware)
+    edge_type, has_edge = dialogue_window(present, speakers, torch.arange(3), None, past_window, future_window, speaker_aware)
     return {
-        ((int(source_utterance[i, k]), s), (i, t), int(edge_type[b, i, k, s, t]))
+        ((i + k - past_window, s), (i, t), int(edge_type[b, i, k, s, t]))
         for b, i, k, s, t in has_edge.nonzero().tolist()
     }
 
@@ -172,7 +187,7 @@ def test_edges_of_a_hand_made_dialogue():
 
 def test_edge_count_is_linear_in_utterances_times_window():
     present = torch.ones(1, 1000, 1, dtype=torch.bool)
-    _, _, has_edge = dialogue_window(present, torch.zeros(1, 1000, dtype=torch.long), torch.tensor([0]), 3, 2, True)
+    _, has_edge = dialogue_window(present, torch.zeros(1, 1000, dtype=torch.long), torch.tensor([0]), None, 3, 2, True)
     assert has_edge.shape == (1, 1000, 6, 1, 1)
     assert int(has_edge.sum()) == 1000 * 6 - (1 + 2 + 3) - (1 + 2)
 
