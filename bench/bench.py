@@ -46,7 +46,6 @@ TARGETS = {
     "forward_s_2000": "<= 0.5",
     "peak_mem_mib_2000": "< 1024",
     "stream_p50_ms": "<= 1",
-    "stream_p50_ms_compiled": "<= 1",
 }
 
 
@@ -273,9 +272,7 @@ def bench_end_to_end(dialogues: list[dict], args, results: dict) -> None:
 
 def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     """Classify the newest utterance as the dialogue grows one utterance at a time (causal model): the streamer,
-    which reuses the past, against recomputing the whole dialogue so far. Checks that both give the same logits.
-    Unless `--no-compile` (or in quick mode), also a streamer made with `compile=True` on MELD lengths
-    (`stream_p50_ms_compiled`; its first dialogue, mostly compilation, is `compile_s_stream`)."""
+    which reuses the past, against recomputing the whole dialogue so far. Checks that both give the same logits."""
     from modeling_synctva.modeling_synctva import SyncTVAStreamer
 
     torch.manual_seed(0)
@@ -288,15 +285,13 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     }
     if not args.quick:
         cases["_tav"] = cases[""]
-    if args.compile and not args.quick:
-        cases["_compiled"] = cases[""]
     max_difference = 0.0
     for suffix, sample in cases.items():
         modalities = ["text", "audio", "visual"] if suffix == "_tav" else ["text"]
-        streamer = SyncTVAStreamer(model, modalities=modalities, compile=suffix == "_compiled")
+        streamer = SyncTVAStreamer(model, modalities=modalities)
         stream_times, recompute_times = [], []
         with torch.inference_mode():
-            for index, dialogue in enumerate(sample):
+            for dialogue in sample:
                 inputs = dialogue_inputs(dialogue, modalities, generator)
                 streamer.reset()
                 for i in range(inputs["speaker_ids"].shape[1]):
@@ -305,9 +300,7 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
                     middle = time.perf_counter()
                     recomputed = model(**{k: v[:, : i + 1] for k, v in inputs.items()}).logits[0, -1]
                     end = time.perf_counter()
-                    if suffix == "_compiled" and index == 0:
-                        results["compile_s_stream"] = results.get("compile_s_stream", 0.0) + middle - start
-                    elif i >= 1 or suffix:  # the very first steps warm up
+                    if i >= 1 or suffix:  # the very first steps warm up
                         stream_times.append(middle - start)
                         recompute_times.append(end - middle)
                     max_difference = max(max_difference, float((streamed - recomputed).abs().max()))
@@ -433,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sections", default="train,infer,e2e,stream,scaling",
                         help="comma-separated subset of train,infer,e2e,stream,scaling,profile")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
-                        help="skip the torch.compile variants of inference and streaming (their compilation takes minutes)")
+                        help="skip the torch.compile variant of inference (its compilation takes minutes)")
     parser.add_argument("--no-baselines", dest="baselines", action="store_false",
                         help="train Sync-TVA alone (to time another version of the model against this one)")
     parser.add_argument("--scaling-worker", type=int, help=argparse.SUPPRESS)

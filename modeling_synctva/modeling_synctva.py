@@ -41,6 +41,11 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from .configuration_synctva import MODALITIES, SyncTVAConfig
 
 
+EDGE_CHUNK_ELEMENTS = 2**19
+"""Elements of an edge-sized tensor (utterances x window x modalities^2 x hidden size) made at once by the graph
+attention: 2 MiB of float32."""
+
+
 @auto_docstring(custom_intro="Fused utterance states of the Sync-TVA model, and the graph they came through.")
 @dataclass
 class SyncTVAModelOutput(ModelOutput):
@@ -278,23 +283,47 @@ class RelationalGraphAttention(nn.Module):
         self.score_vector = nn.Parameter(torch.empty(config.num_attention_heads, self.head_size))
         self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
 
-    def forward(
-        self, x: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
+    def attend(
+        self,
+        sources: torch.Tensor,
+        targets: torch.Tensor,
+        values: torch.Tensor,
+        edge_type: torch.Tensor,
+        has_edge: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        by_head = (*has_edge.shape, self.num_heads, self.head_size)  # (B, N, K, M, M, heads, head_size)
-        sources = window_slots(self.source_projection(x), self.past_window, self.future_window)  # (B, N, K, M, H)
-        scores = sources.unsqueeze(-2) + self.target_projection(x)[:, :, None, None]  # (B, N, K, M, M, H)
+        """The attention of a run of utterances. Shapes: sources and values (B, n, K, M, H) of each utterance's
+        window, targets (B, n, M, H), edge_type and has_edge (B, n, K, M, M) -> (B, n, M, H), (B, n, K, M, M, heads)"""
+        by_head = (*has_edge.shape, self.num_heads, self.head_size)  # (B, n, K, M, M, heads, head_size)
+        scores = sources.unsqueeze(-2) + targets[:, :, None, None]  # (B, n, K, M, M, H)
         scores += self.edge_type_score(edge_type)
         scores = F.leaky_relu(scores, negative_slope=0.2, inplace=True)
-        scores = (scores.view(by_head) * self.score_vector).sum(dim=-1)  # (B, N, K, M, M, heads)
+        scores = (scores.view(by_head) * self.score_vector).sum(dim=-1)  # (B, n, K, M, M, heads)
         scores = scores.masked_fill(~has_edge.unsqueeze(-1), torch.finfo(scores.dtype).min)
         # Softmax over each target's (slot, source modality) pairs; targets that are not nodes get no weight.
         attention = scores.flatten(2, 3).softmax(dim=2).view_as(scores) * has_edge.unsqueeze(-1)
-
-        values = window_slots(self.value_projection(x), self.past_window, self.future_window)  # (B, N, K, M, H)
         messages = values.unsqueeze(-2) + self.edge_type_value(edge_type)
         out = (messages.view(by_head) * self.attention_dropout(attention).unsqueeze(-1)).sum(dim=(2, 3))
-        return self.output_projection(out.flatten(-2)), attention
+        return out.flatten(-2), attention
+
+    def forward(
+        self, x: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        sources = window_slots(self.source_projection(x), self.past_window, self.future_window)  # (B, N, K, M, H)
+        values = window_slots(self.value_projection(x), self.past_window, self.future_window)
+        targets = self.target_projection(x)
+        # Edge-sized tensors are made for a run of utterances at a time, small enough to stay in cache (a MELD
+        # batch is one run; a 2,000-utterance T+A+V dialogue, 31).
+        run = max(1, EDGE_CHUNK_ELEMENTS // (edge_type[:, :1].numel() * x.shape[-1]))
+        chunks = [
+            self.attend(*(t[:, start : start + run] for t in (sources, targets, values, edge_type, has_edge)))
+            for start in range(0, x.shape[1], run)
+        ]
+        # CODEPATH: long dialogues only (several runs).
+        if len(chunks) > 1:
+            out, attention = (torch.cat(parts, dim=1) for parts in zip(*chunks))
+        else:
+            out, attention = chunks[0]
+        return self.output_projection(out), attention
 
 
 class GraphAttentionLayer(GradientCheckpointingLayer):
@@ -834,9 +863,6 @@ class SyncTVAStreamer:
         modalities (`list[str]`, *optional*): the modalities the dialogue's utterances may have, a subset of
             `model.config.modalities` (the default). The graph's grid holds these only, so a text-only stream
             through a T+A+V model does a third of the work in each direction.
-        compile (`bool`, *optional*, defaults to `False`): run `step` through `torch.compile(dynamic=True)`. The
-            first steps of the first dialogue compile it (a minute or two on CPU); later steps take about half the
-            time (see the README's performance section).
 
     Example:
 
@@ -847,9 +873,7 @@ class SyncTVAStreamer:
     ```
     """
 
-    def __init__(
-        self, model: "SyncTVAForEmotionClassification", modalities: list[str] | None = None, compile: bool = False
-    ):
+    def __init__(self, model: "SyncTVAForEmotionClassification", modalities: list[str] | None = None):
         if not model.config.is_causal:
             raise ValueError(
                 f"streaming needs a causal model (`future_window=0`), this one looks {model.config.future_window} "
@@ -861,9 +885,6 @@ class SyncTVAStreamer:
         self.model = model
         self.modalities = [m for m in MODALITIES if m in modalities]
         self.modality_ids = [MODALITIES.index(m) for m in self.modalities]
-        # CODEPATH: streamers made with compile=True (latency-bound deployments).
-        if compile:
-            self.step = torch.compile(self.step, dynamic=True)
         self.reset()
 
     def reset(self) -> None:
