@@ -288,7 +288,10 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     max_difference = 0.0
     for suffix, sample in cases.items():
         modalities = ["text", "audio", "visual"] if suffix == "_tav" else ["text"]
-        streamer = SyncTVAStreamer(model, modalities=modalities)
+        try:
+            streamer = SyncTVAStreamer(model, modalities=modalities)
+        except TypeError:  # the streamer of versions before f67d301 (before_after.sh) takes the model only
+            streamer = SyncTVAStreamer(model)
         stream_times, recompute_times = [], []
         with torch.inference_mode():
             for dialogue in sample:
