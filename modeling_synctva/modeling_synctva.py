@@ -68,7 +68,9 @@ class SyncTVAModelOutput(ModelOutput):
         For each graph layer the attention of every edge, of shape `(batch_size, num_utterances, window,
         num_modalities, num_modalities, num_attention_heads)` and laid out as `edge_type` (0 where there is no
         edge), then the fusion attention of shape `(batch_size, num_utterances, num_attention_heads,
-        num_modalities, num_modalities)` (query modality, key modality).
+        num_modalities, num_modalities)` (query modality, key modality). In training mode on a batch of several
+        dialogues, the graph runs on their real utterances packed into one row, and `hidden_states` and
+        `attentions` come in that layout: `(1, num_real_utterances, ...)`.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
