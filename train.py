@@ -334,7 +334,8 @@ def git_commit() -> dict:
     and the result copies `results/experiments.py` keeps under results/runs (outputs, not code) do not count."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results/runs"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        tracked_code = ["--untracked-files=no", "--", ".", ":(exclude)results/runs"]
+        status = subprocess.run(["git", "status", "--porcelain", *tracked_code], cwd=REPO, capture_output=True, text=True, check=True).stdout
         return {"git_commit": head, "git_dirty": bool(status.strip())}
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": "unknown", "git_dirty": None}

@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modeling_synctva import SyncTVAForEmotionClassification
-from modeling_synctva.configuration_synctva import MODALITIES
-from modeling_synctva.modeling_synctva import emotion_classification_loss
+from modeling_synctva.modeling_synctva import emotion_classification_loss, modality_grid
 
 
 def dense_dialogue_graph(
@@ -73,8 +72,7 @@ class DenseGraphSyncTVA(nn.Module):
                 "modality_mask", "speaker_ids", "attention_mask",
             ))
         )
-        modality_ids = [MODALITIES.index(m) for m in features]
-        grid_present = present[..., modality_ids]
+        modality_ids, grid_present = modality_grid(list(features), present)
         grid_states, _ = base.embed_nodes(features, grid_present)  # (B, N, M, H)
         node_states = grid_states[grid_present]  # (|V|, H), row-major over (dialogue, utterance, modality)
 

@@ -13,6 +13,7 @@ the cost does not depend on their values. The headline figures use text features
 
 import argparse
 import csv
+import inspect
 import json
 import math
 import os
@@ -288,10 +289,9 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     max_difference = 0.0
     for suffix, sample in cases.items():
         modalities = ["text", "audio", "visual"] if suffix == "_tav" else ["text"]
-        try:
-            streamer = SyncTVAStreamer(model, modalities=modalities)
-        except TypeError:  # the streamer of versions before f67d301 (before_after.sh) takes the model only
-            streamer = SyncTVAStreamer(model)
+        # The streamer of versions before f67d301 (timed by before_after.sh) takes the model only.
+        takes_modalities = "modalities" in inspect.signature(SyncTVAStreamer).parameters
+        streamer = SyncTVAStreamer(model, **({"modalities": modalities} if takes_modalities else {}))
         stream_times, recompute_times = [], []
         with torch.inference_mode():
             for dialogue in sample:
@@ -343,7 +343,7 @@ def scaling_worker(num_utterances: int, threads: int) -> dict:
             out = model(**inputs)
             times.append(time.perf_counter() - start)
     peak = peak_rss_mib()
-    return {"utterances": num_utterances, "nodes": 3 * num_utterances, "edges": int((out.edge_type >= 0).sum()),
+    return {"utterances": num_utterances, "nodes": num_utterances * len(FEATURE_SIZES), "edges": int((out.edge_type >= 0).sum()),
             "forward_s": statistics.median(times[1:]), "peak_rss_mib": peak, "rss_before_forward_mib": rss_before}
 
 

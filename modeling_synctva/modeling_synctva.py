@@ -185,6 +185,13 @@ class ModalityEnhancement(nn.Module):
         return 2 * torch.sigmoid(self.reliability) * (states + gate * update), totals
 
 
+def modality_grid(modalities: list[str], present: torch.Tensor) -> tuple[list[int], torch.Tensor]:
+    """The graph's grid over `modalities` (names, in (text, audio, visual) order): their indices in `MODALITIES`
+    and their presence. Shapes: present (B, N, 3) -> [M indices], (B, N, M)"""
+    modality_ids = [MODALITIES.index(m) for m in modalities]
+    return modality_ids, present[..., modality_ids]
+
+
 def window_slots(values: torch.Tensor, past_window: int, future_window: int, fill: float | bool = 0) -> torch.Tensor:
     r"""Each utterance's window of values: slot :math:`k` of utterance :math:`i` holds utterance
     :math:`i + k - \text{past}`, or `fill` where that is outside the dialogue. A strided view of the padded values
@@ -398,10 +405,6 @@ class CrossModalFusion(nn.Module):
         self, node_states: torch.Tensor, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_size, num_utterances, num_modalities = present.shape
-        # A modality that exchanges nothing gets the output projection of a zero vector: its bias.
-        projected = self.output_projection.bias.expand_as(node_states)
-        attention = node_states.new_zeros(batch_size, num_utterances, self.num_heads, num_modalities, num_modalities)
-        # CODEPATH: batches with one modality (text-only models) have nothing to exchange and skip this.
         if num_modalities > 1:
             by_head = (batch_size, num_utterances, num_modalities, self.num_heads, self.head_size)
             query, key, value = (project(node_states).view(by_head).transpose(2, 3) for project in (self.query, self.key, self.value))
@@ -412,6 +415,11 @@ class CrossModalFusion(nn.Module):
             attention = scores.softmax(dim=-1) * allowed.any(dim=-1, keepdim=True)
             exchanged = (self.attention_dropout(attention) @ value).transpose(2, 3).flatten(-2)  # (B, N, M, H)
             projected = self.output_projection(exchanged)
+        # CODEPATH: batches with one modality (text-only models) have nothing to exchange: the attention output is
+        # zero, and its output projection the bias.
+        else:
+            attention = node_states.new_zeros(batch_size, num_utterances, self.num_heads, 1, 1)
+            projected = self.output_projection.bias.expand_as(node_states)
         node_states = self.norm(node_states + self.dropout(projected))
 
         gate_scores = self.gate(node_states).squeeze(-1)  # (B, N, M)
@@ -632,8 +640,8 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         `modality_ids` (indices in `MODALITIES`). Shapes: present (B, N, M), speaker_ids and dialogue_ids (B, N) ->
         (B, N, K, M, M), (B, N, K, M, M)"""
         return dialogue_window(
-            present, speaker_ids, torch.tensor(modality_ids, device=present.device), dialogue_ids, self.config.past_window, self.config.future_window,
-            self.config.speaker_aware_edges,
+            present, speaker_ids, torch.tensor(modality_ids, device=present.device), dialogue_ids,
+            self.config.past_window, self.config.future_window, self.config.speaker_aware_edges,
         )
 
     def drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
@@ -684,8 +692,7 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
             present = self.drop_modalities(present)
 
         # The graph's grid holds the given modalities only: the others have no node anywhere.
-        modality_ids = [MODALITIES.index(m) for m in features]
-        grid_present = present[..., modality_ids]  # (B, N, M)
+        modality_ids, grid_present = modality_grid(list(features), present)  # (B, N, M)
         node_states, _ = self.embed_nodes(features, grid_present)  # (B, N, M, H)
 
         # CODEPATH: training on batches of several dialogues. The graph and the fusion run on the real utterances
@@ -886,7 +893,6 @@ class SyncTVAStreamer:
             raise ValueError(f"`modalities` must be a non-empty subset of the model's {model.config.modalities}, got {modalities}")
         self.model = model
         self.modalities = [m for m in MODALITIES if m in modalities]
-        self.modality_ids = [MODALITIES.index(m) for m in self.modalities]
         self.reset()
 
     def reset(self) -> None:
@@ -929,14 +935,14 @@ class SyncTVAStreamer:
             **{name: None if value is None else value.unsqueeze(0) for name, value in inputs.items()}, attention_mask=None
         )
         # The grid holds the stream's modalities; those not given in this step are absent.
-        config, modality_ids = self.model.config, self.modality_ids
+        config = self.model.config
         if set(features) - set(self.modalities):
             raise ValueError(f"this stream has the modalities {self.modalities}, got {sorted(features)}: pass `modalities` to the streamer")
         features = {
             m: features[m] if m in features else present.new_zeros(*present.shape[:2], getattr(config, f"{m}_feature_size"), dtype=self.model.dtype)
             for m in self.modalities
         }
-        grid_present = present[..., modality_ids]
+        modality_ids, grid_present = modality_grid(self.modalities, present)
         node_states, self.context_totals = base.embed_nodes(features, grid_present, self.context_totals)
 
         present_all = torch.cat([self.window_present, grid_present], dim=1)

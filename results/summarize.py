@@ -106,13 +106,13 @@ def comparisons(rows: list[dict]) -> list[str]:
         full = means.get((dataset, modalities, reference))
         if variant != reference and full is not None:
             lines.append(f"- {dataset} {modalities} {primary[dataset]}: {reference} - {variant} = {full - mean:+.2f}")
+    pairs = [("window_10", "gru_baseline", "window_10 - gru_baseline"),
+             ("full_finetuned_encoder", "full", "fine-tuned encoder - frozen encoder (Sync-TVA)")]
     for dataset in ("meld", "iemocap"):
-        if (dataset, "T", "window_10") in means and (dataset, "T", "gru_baseline") in means:
-            gap = means[(dataset, "T", "window_10")] - means[(dataset, "T", "gru_baseline")]
-            lines.append(f"- {dataset} T {primary[dataset]}: window_10 - gru_baseline = {gap:+.2f}")
-        if (dataset, "T", "full_finetuned_encoder") in means and (dataset, "T", "full") in means:
-            gain = means[(dataset, "T", "full_finetuned_encoder")] - means[(dataset, "T", "full")]
-            lines.append(f"- {dataset} T {primary[dataset]}: fine-tuned encoder - frozen encoder (Sync-TVA) = {gain:+.2f}")
+        for first, second, label in pairs:
+            if (dataset, "T", first) in means and (dataset, "T", second) in means:
+                difference = means[(dataset, "T", first)] - means[(dataset, "T", second)]
+                lines.append(f"- {dataset} T {primary[dataset]}: {label} = {difference:+.2f}")
     singles = {m: means[("mosi", m, "full")] for m in ("T", "A", "V") if ("mosi", m, "full") in means}
     if singles and ("mosi", "T+A+V", "full") in means:
         best = max(singles, key=singles.get)
