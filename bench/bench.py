@@ -32,7 +32,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from baselines import BiGRUContextModel, DenseGraphSyncTVA  # noqa: E402
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification  # noqa: E402
 from modeling_synctva.collator_synctva import DataCollatorForDialogues, speaker_slots  # noqa: E402
 
@@ -154,6 +153,10 @@ def time_epoch(trainee: Trainee, batches: list[list[dict]], collator) -> float:
 def bench_training(dialogues: list[dict], args, results: dict) -> None:
     """Training throughput of Sync-TVA against the dense-graph and BiGRU baselines (same batches, interleaved), and
     one full MELD epoch."""
+    # The baselines share the current model's pieces, so they are imported only when they run: before_after.sh times
+    # older versions of the model (`--no-baselines`) with this script.
+    if args.baselines:
+        from baselines import BiGRUContextModel, DenseGraphSyncTVA
     collator = DataCollatorForDialogues()
     feature_sets = {"": ["text"]} if args.quick else {"": ["text"], "_tav": ["text", "audio", "visual"]}
     num_batches = 4 if args.quick else 16
