@@ -237,6 +237,35 @@ def test_bad_input_raises_a_value_error_naming_the_argument(model, change, argum
         model(**batch)
 
 
+def test_the_forward_pass_compiles_to_one_graph(model):
+    # Made-up features: what is pinned is that no input check or graph step breaks torch.compile's graph.
+    batch = made_up_dialogue(6, 0)
+    with torch.no_grad():
+        explained = torch._dynamo.explain(model)(**batch, labels=torch.zeros(1, 6, dtype=torch.long))
+    assert explained.graph_break_count == 0, [reason.reason for reason in explained.break_reasons]
+
+
+@pytest.mark.parametrize(
+    "change, argument",
+    [
+        (lambda b: b["audio_features"].__setitem__((0, 1, 2), float("nan")), "audio_features"),
+        (lambda b: b.update(speaker_ids=torch.tensor([[0, -1, 0, 1]])), "speaker_ids"),
+        (lambda b: b.update(labels=torch.tensor([[0, 1, 7, 2]])), "labels"),
+        (lambda b: b["modality_mask"].__setitem__((0, 2), False), "modality_mask"),
+    ],
+    ids=["nan", "negative-speaker", "label-range", "utterance-without-modality"],
+)
+def test_value_checks_still_raise_under_torch_compile(model, change, argument):
+    # The checks that read tensor values become assertions in the compiled graph (a RuntimeError, same message).
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    batch = made_up_dialogue(4, 0)
+    compiled(**batch)
+    change(batch)
+    with pytest.raises(RuntimeError, match=argument):
+        compiled(**batch)
+
+
 def test_end_to_end_from_tokens_matches_features(tmp_path):
     from transformers import BertConfig, BertModel
 
