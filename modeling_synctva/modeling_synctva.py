@@ -323,15 +323,17 @@ class RelationalGraphAttention(nn.Module):
         # Edge-sized tensors are made for a run of utterances at a time, small enough to stay in cache (a MELD
         # batch is one run; a 2,000-utterance T+A+V dialogue, 31).
         run = max(1, EDGE_CHUNK_ELEMENTS // (edge_type[:, :1].numel() * x.shape[-1]))
-        chunks = [
-            self.attend(*(t[:, start : start + run] for t in (sources, targets, values, edge_type, has_edge)))
-            for start in range(0, x.shape[1], run)
-        ]
+        # A comparison, not a loop over runs, for dialogues of one run: `torch.compile(dynamic=True)` then compiles
+        # one graph for all of them instead of one per length.
+        if x.shape[1] <= run:
+            out, attention = self.attend(sources, targets, values, edge_type, has_edge)
         # CODEPATH: long dialogues only (several runs).
-        if len(chunks) > 1:
-            out, attention = (torch.cat(parts, dim=1) for parts in zip(*chunks))
         else:
-            out, attention = chunks[0]
+            chunks = [
+                self.attend(*(t[:, start : start + run] for t in (sources, targets, values, edge_type, has_edge)))
+                for start in range(0, x.shape[1], run)
+            ]
+            out, attention = (torch.cat(parts, dim=1) for parts in zip(*chunks))
         return self.output_projection(out), attention
 
 

@@ -22,7 +22,8 @@ REQUIRED_KEYS = [
     "train_speedup_vs_dense", "train_speedup_vs_gru", "meld_epoch_s", "infer_p50_ms", "forward_s_2000",
     "peak_mem_mib_2000", "stream_p50_ms", "stream_speedup_vs_recompute", "infer_p95_ms", "e2e_p50_ms",
     "train_dialogues_per_s_synctva", "train_dialogues_per_s_dense", "train_dialogues_per_s_gru", "edges_2000",
-    "torch_threads", "cpu_count", "infer_p50_ms_compiled", "compile_s_infer",
+    "torch_threads", "cpu_count", "infer_p50_ms_compiled", "compile_s_infer", "stream_p50_ms_compiled",
+    "stream_speedup_vs_recompute_compiled", "compile_s_stream",
 ]
 
 
