@@ -901,7 +901,8 @@ class SyncTVAStreamer:
         compile (`bool`, *optional*, defaults to `False`): run each step through `torch.compile` with
             `STREAMER_COMPILE_OPTIONS`. The first step compiles it (seconds to a minute on CPU); after that a step
             is a dozen fused kernels and the matrix products, about twice as fast as eager. The compiled step does
-            not check the model's modules again at every call: make a new streamer after changing the model.
+            not check the model's modules again at every call: make a new streamer after changing the model. Its
+            checks of input values (NaN, negative speakers) raise a `RuntimeError` with the same message.
 
     Example:
 
@@ -1008,15 +1009,15 @@ class SyncTVAStreamer:
         present_all = torch.cat([window_present, grid_present], dim=1)  # (1, P + k, M)
         speakers_all = torch.cat([window_speakers, speaker_ids], dim=1)
         graph = base.graph(present_all, speakers_all, modality_ids)
-        next_window = slice(present_all.shape[1] - past, None)  # the last P utterances
+        last_past = slice(present_all.shape[1] - past, None)  # the next step's window: the last P utterances
         next_states = []
         for layer, kept_states in zip(base.graph_layers, window_states):
             layer_input = torch.cat([kept_states, node_states], dim=1)
             node_states = layer(layer_input, *graph)[0][:, past:]
-            next_states.append(layer_input[:, next_window])
+            next_states.append(layer_input[:, last_past])
 
         fused, modality_weights = base.fuse_modalities(node_states, grid_present, modality_ids)
-        next_window = (context_totals, present_all[:, next_window], speakers_all[:, next_window], next_states)
+        next_window = (context_totals, present_all[:, last_past], speakers_all[:, last_past], next_states)
         return self.model.classifier(fused), modality_weights, next_window
 
 
