@@ -977,24 +977,19 @@ class SyncTVAStreamer:
             "speaker_ids": speaker_ids,
         }
         window = (self.context_totals, self.window_present, self.window_speakers, self.window_states)
-        logits, modality_weights, window = self.advance(
-            {name: value.unsqueeze(0) for name, value in inputs.items() if value is not None}, window
-        )
+        logits, modality_weights, window = self.advance(inputs, window)
         self.context_totals, self.window_present, self.window_speakers, self.window_states = window
         return SyncTVAEmotionClassifierOutput(logits=logits, modality_weights=modality_weights)
 
-    def run_step(self, inputs: dict[str, torch.Tensor], window: tuple) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        """One step as a function of the inputs (batch of one) and the kept window (context totals, presence,
-        speakers, per-layer states): the logits and modality weights of the new utterances, and the next window."""
+    def run_step(
+        self, inputs: dict[str, torch.Tensor | None], window: tuple
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """One step as a function of the inputs of `step` and the kept window (context totals, presence, speakers,
+        per-layer states): the logits and modality weights of the new utterances, and the next window."""
         context_totals, window_present, window_speakers, window_states = window
         base, config = self.model.model, self.model.config
-        features, present, speaker_ids, _ = base.gather_inputs(
-            *(inputs.get(name) for name in (
-                "text_features", "audio_features", "visual_features", "input_ids", "text_attention_mask",
-                "modality_mask", "speaker_ids",
-            )),
-            attention_mask=None,
-        )
+        batch = {name: None if value is None else value.unsqueeze(0) for name, value in inputs.items()}
+        features, present, speaker_ids, _ = base.gather_inputs(**batch, attention_mask=None)
         # The grid holds the stream's modalities; those not given in this step are absent.
         if set(features) - set(self.modalities):
             raise ValueError(f"this stream has the modalities {self.modalities}, got {sorted(features)}: pass `modalities` to the streamer")
