@@ -867,6 +867,10 @@ STREAMER_COMPILE_OPTIONS = {
     # Dynamo's checks on every module attribute and parameter took a sixth of a compiled step; the streamer's model
     # does not change while it streams (`step` still refuses a model in training mode).
     "guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe,
+    # The step's allocations, views and shape checks of some 60 buffers ran as Python: generate them as C++ instead,
+    # and leave out inductor's checks of its own buffers' shapes (a debugging aid).
+    "cpp_wrapper": True,
+    "size_asserts": False,
 }
 """`torch.compile` options of `SyncTVAStreamer(..., compile=True)`."""
 
