@@ -859,14 +859,14 @@ class SyncTVAForEmotionClassification(SyncTVAPreTrainedModel):
         )
 
 
+LATENCY_COMPILE_OPTIONS = {"cpp.threads": 1}
+"""`torch.compile` options for batch-1 latency: one dialogue's tensors are too small to split across threads, and
+waking a second thread costs more than it saves (`torch.compile(model, dynamic=True, options=...)`)."""
+
 STREAMER_COMPILE_OPTIONS = {
+    **LATENCY_COMPILE_OPTIONS,
     # With buffer reuse, inductor corrupted the window states a compiled step returns (views of its own buffers).
     "allow_buffer_reuse": False,
-    # One utterance's tensors are too small to split across threads: waking a second thread costs more.
-    "cpp.threads": 1,
-    # Dynamo's checks on every module attribute and parameter took a sixth of a compiled step; the streamer's model
-    # does not change while it streams (`step` still refuses a model in training mode).
-    "guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe,
     # The step's allocations, views and shape checks of some 60 buffers ran as Python: generate them as C++ instead,
     # and leave out inductor's checks of its own buffers' shapes (a debugging aid).
     "cpp_wrapper": True,
@@ -904,9 +904,8 @@ class SyncTVAStreamer:
             through a T+A+V model does a third of the work in each direction.
         compile (`bool`, *optional*, defaults to `False`): run each step through `torch.compile` with
             `STREAMER_COMPILE_OPTIONS`. The first step compiles it (seconds to a minute on CPU); after that a step
-            is a dozen fused kernels and the matrix products, about twice as fast as eager. The compiled step does
-            not check the model's modules again at every call: make a new streamer after changing the model. Its
-            checks of input values (NaN, negative speakers) raise a `RuntimeError` with the same message.
+            is a dozen fused kernels and the matrix products, two to three times as fast as eager. Its checks of
+            input values (NaN, negative speakers) raise a `RuntimeError` with the same message.
 
     Example:
 
@@ -933,7 +932,7 @@ class SyncTVAStreamer:
         self.advance = self.run_step
         # CODEPATH: compile=True only (latency-bound live use).
         if compile:
-            self.advance = torch.compile(self.run_step, options=dict(STREAMER_COMPILE_OPTIONS))  # torch.compile pops from it
+            self.advance = torch.compile(self.run_step, options=STREAMER_COMPILE_OPTIONS)
         self.reset()
 
     @torch.inference_mode()
@@ -1020,4 +1019,7 @@ class SyncTVAStreamer:
         return self.model.classifier(fused), modality_weights, next_window
 
 
-__all__ = ["SyncTVAPreTrainedModel", "SyncTVAModel", "SyncTVAForEmotionClassification", "SyncTVAStreamer"]
+__all__ = [
+    "SyncTVAPreTrainedModel", "SyncTVAModel", "SyncTVAForEmotionClassification", "SyncTVAStreamer",
+    "LATENCY_COMPILE_OPTIONS",
+]

@@ -117,15 +117,17 @@ def test_a_text_only_stream_through_a_three_modality_model():
         SyncTVAStreamer(model, modalities=["smell"])
 
 
-def test_compiled_streaming_equals_recomputing_and_survives_a_reset():
-    # Made-up features, a small text-only causal model: the compiled step (inductor) gives the whole dialogue's
-    # logits at every step, the first ones included, and again after `reset`.
+def test_compiled_streamers_of_different_models_each_equal_recomputing():
+    # Made-up features, small text-only causal models of the same sizes but different graphs and fusion: the compiled
+    # step (inductor) gives each model's whole-dialogue logits at every step, the first ones included, and again
+    # after `reset`; a second model must not reuse the first one's compiled step.
     torch._dynamo.reset()
-    model = causal_model(modalities=["text"])
-    streamer = SyncTVAStreamer(model, compile=True)
-    for seed, length in ((9, 7), (10, 4)):
-        dialogue = made_up_dialogue(length, seed=seed)
-        text_only = {"text_features": dialogue["text_features"], "speaker_ids": dialogue["speaker_ids"]}
-        streamer.reset()
-        streamed = [streamer.step(**{k: v[i : i + 1] for k, v in text_only.items()}).logits[0] for i in range(length)]
-        torch.testing.assert_close(torch.cat(streamed), whole_dialogue_logits(model, text_only), atol=1e-5, rtol=0)
+    for overrides in ({}, {"speaker_aware_edges": False, "use_cross_attention_fusion": False}):
+        model = causal_model(modalities=["text"], **overrides)
+        streamer = SyncTVAStreamer(model, compile=True)
+        for seed, length in ((9, 7), (10, 4)):
+            dialogue = made_up_dialogue(length, seed=seed)
+            text_only = {"text_features": dialogue["text_features"], "speaker_ids": dialogue["speaker_ids"]}
+            streamer.reset()
+            steps = [streamer.step(**{k: v[i : i + 1] for k, v in text_only.items()}).logits[0] for i in range(length)]
+            torch.testing.assert_close(torch.cat(steps), whole_dialogue_logits(model, text_only), atol=1e-5, rtol=0)
