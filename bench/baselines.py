@@ -1,4 +1,5 @@
-"""Baselines for the benchmark: Sync-TVA's graph over a dense adjacency, and a BiGRU context model.
+"""Baselines for the benchmark: Sync-TVA's graph over a dense adjacency, a BiGRU context model, and Sync-TVA without
+its graph attention (the bound on any graph formulation's speed-up).
 
 `DenseGraphSyncTVA` is the formulation GraphSmile and MMGCN use: for every dialogue a Python loop over node pairs
 builds a dense adjacency and edge-type matrix, and the graph attention is computed as dense masked attention over
@@ -105,6 +106,33 @@ class DenseGraphSyncTVA(nn.Module):
         logits = self.model.classifier(self.model.dropout(fused))
         loss = None if labels is None else emotion_classification_loss(logits, labels, config)
         return loss, logits
+
+
+class OwnStateAttention(nn.Module):
+    """A stand-in for `RelationalGraphAttention` that attends to nothing: each node's output is the attention's output
+    projection of its own state.
+
+    A model with it in every graph layer still does everything else (the enhancement, building the graph, the
+    layers' feed-forward blocks and norms, the fusion, the loss, the optimizer step): work that the dense formulation
+    does too, with the same layers. The dense baseline's time over this model's time is the speed-up Sync-TVA would
+    have if its graph attention cost nothing, so no formulation of the graph can beat the dense one by more.
+
+    Shapes: x (B, N, M, H), edge_type and has_edge (B, N, K, M, M) -> (B, N, M, H), None (no attention weights)
+    """
+
+    def __init__(self, attention: nn.Module):
+        super().__init__()
+        self.output_projection = attention.output_projection
+
+    def forward(self, x, edge_type, has_edge):
+        return self.output_projection(x), None
+
+
+def without_graph_attention(model: SyncTVAForEmotionClassification) -> SyncTVAForEmotionClassification:
+    """`model` with `OwnStateAttention` in place of every graph layer's attention (in place; returns it)."""
+    for layer in model.model.graph_layers:
+        layer.attention = OwnStateAttention(layer.attention)
+    return model
 
 
 class BiGRUContextModel(nn.Module):

@@ -23,7 +23,7 @@ REQUIRED_KEYS = [
     "peak_mem_mib_2000", "stream_p50_ms", "stream_speedup_vs_recompute", "infer_p95_ms", "e2e_p50_ms",
     "train_dialogues_per_s_synctva", "train_dialogues_per_s_dense", "train_dialogues_per_s_gru", "edges_2000",
     "torch_threads", "cpu_count", "infer_p50_ms_compiled", "compile_s_infer", "stream_p50_ms_compiled",
-    "stream_speedup_vs_recompute_compiled", "compile_s_stream",
+    "stream_speedup_vs_recompute_compiled", "compile_s_stream", "train_speedup_bound_vs_dense",
 ]
 
 
@@ -97,6 +97,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
     for key in REQUIRED_KEYS:
         assert isinstance(results.get(key), (int, float)) and math.isfinite(results[key]) and results[key] > 0, key
     assert results["dense_max_abs_diff"] < 1e-5
+    assert -1 < results["train_attention_share"] < 1  # a share of the step: only noise can make it negative
     assert results["stream_max_abs_diff"] < 1e-5
     assert results["infer_compiled_max_abs_diff"] < 1e-5  # torch.compile gives the eager model's logits
     sizes = [row["utterances"] for row in results["scaling"]]
