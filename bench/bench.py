@@ -1,5 +1,6 @@
-"""Speed and memory of Sync-TVA on CPU: training throughput against a dense-graph and a BiGRU baseline, inference
-latency (from features and end to end from text), streaming, and scaling to long dialogues.
+"""Speed and memory of Sync-TVA on CPU: training throughput against a dense-graph and a BiGRU baseline (and the bound
+on the speed-up over the dense graph: Sync-TVA without its graph attention), inference latency (from features and end
+to end from text), streaming, and scaling to long dialogues.
 
     python bench/bench.py                      # full run (5 to 10 minutes on 2 cores)
     python bench/bench.py --quick --json out.json  # about a minute: fewer batches, sizes and repeats
