@@ -16,7 +16,7 @@ from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from baselines import BiGRUContextModel, DenseGraphSyncTVA, dense_dialogue_graph  # noqa: E402
+from baselines import BiGRUContextModel, DenseGraphSyncTVA, dense_dialogue_graph, without_graph_attention  # noqa: E402
 
 REQUIRED_KEYS = [
     "train_speedup_vs_dense", "train_speedup_vs_gru", "meld_epoch_s", "infer_p50_ms", "forward_s_2000",
@@ -55,6 +55,20 @@ def test_dense_baseline_equals_the_model_on_the_same_graph(overrides):
     loss, logits = DenseGraphSyncTVA(model)(**batch)
     torch.testing.assert_close(logits, expected.logits, atol=1e-5, rtol=0)
     torch.testing.assert_close(loss, expected.loss, atol=1e-5, rtol=0)
+
+
+def test_the_bound_model_skips_only_the_graph_attention():
+    """The model behind `train_speedup_bound_vs_dense` (made-up batch) trains every parameter outside the graph
+    attention and none inside it but the output projection: it times exactly the work shared with the dense model."""
+    torch.manual_seed(0)
+    model = without_graph_attention(SyncTVAForEmotionClassification(SyncTVAConfig(hidden_size=32, intermediate_size=48)))
+    model.train()(**made_up_batch(seed=0)).loss.backward()
+    trained = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    reference = SyncTVAForEmotionClassification(SyncTVAConfig(hidden_size=32, intermediate_size=48))
+    attention_only = {
+        name for name, _ in reference.named_parameters() if ".attention." in name and "output_projection" not in name
+    }
+    assert trained == {name for name, _ in reference.named_parameters()} - attention_only
 
 
 def test_dense_graph_has_the_edges_and_types_of_the_window_graph():
