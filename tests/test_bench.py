@@ -58,12 +58,14 @@ def test_dense_baseline_equals_the_model_on_the_same_graph(overrides):
 
 
 def test_the_bound_model_skips_only_the_graph_attention():
-    """The model behind `train_speedup_bound_vs_dense` (made-up batch) trains every parameter outside the graph
-    attention and none inside it but the output projection: it times exactly the work shared with the dense model."""
+    """The model behind `train_speedup_bound_vs_dense` (made-up batch) backpropagates into every parameter outside
+    the graph attention and into none inside it but the output projection: it times exactly the work shared with the
+    dense model. Reached, not nonzero: a gradient can be zero by the maths (a scale that a LayerNorm cancels) or by
+    rounding, and either way the backward pass did the work being timed."""
     torch.manual_seed(0)
     model = without_graph_attention(SyncTVAForEmotionClassification(SyncTVAConfig(hidden_size=32, intermediate_size=48)))
     model.train()(**made_up_batch(seed=0)).loss.backward()
-    trained = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    trained = {name for name, p in model.named_parameters() if p.grad is not None}
     reference = SyncTVAForEmotionClassification(SyncTVAConfig(hidden_size=32, intermediate_size=48))
     attention_only = {
         name for name, _ in reference.named_parameters() if ".attention." in name and "output_projection" not in name
