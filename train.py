@@ -75,6 +75,14 @@ from training.plots import plot_confusion_matrix, plot_training_curves
 
 REPO = Path(__file__).resolve().parent
 LOADERS = {"meld": load_meld, "iemocap": load_iemocap, "mosi": load_mosi}
+# Each dataset's graph reach and imbalance recipe, chosen on its validation split (results/RESULTS.md, "Recipe");
+# any flag given on the command line wins.
+DATASET_DEFAULTS = {
+    "meld": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0},
+    "iemocap": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0},
+    "mosi": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0},
+    "default": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0},
+}
 MAX_TEXT_LENGTH = 128
 FROM_TOKENS_TOLERANCE = 1e-4
 # Arguments a resumed run may change: they do not change what the epochs already done computed.
@@ -101,13 +109,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--baseline", choices=["gru"], help="train a bidirectional GRU baseline instead of Sync-TVA")
     model.add_argument("--hidden-size", type=int, default=128, help="128 scores like 256 on MELD text features at twice the speed")
     model.add_argument("--dropout", type=float, default=0.3, help="hidden and attention dropout")
-    model.add_argument("--past-window", type=int, default=3)
-    model.add_argument("--future-window", type=int, default=3)
+    model.add_argument("--past-window", type=int, help="graph reach back (default: the dataset's, DATASET_DEFAULTS)")
+    model.add_argument("--future-window", type=int, help="graph reach ahead (default: the dataset's, DATASET_DEFAULTS)")
+    model.add_argument("--distance-buckets", help="comma-separated lower bounds of the edges' distance types, from 1 "
+                       "(default: the dataset's, DATASET_DEFAULTS)")
     model.add_argument("--no-enhancement", action="store_true", help="ablation: no modality enhancement (MSDE)")
     model.add_argument("--no-graph", action="store_true", help="ablation: no cross-modal graph attention")
     model.add_argument("--no-fusion", action="store_true", help="ablation: mean instead of cross-attention fusion")
     model.add_argument("--loss", choices=["cross_entropy", "focal"], default="cross_entropy")
-    model.add_argument("--class-weights", choices=["none", "inverse_frequency"], default="none")
+    model.add_argument("--class-weights", choices=["none", "inverse_frequency", "effective_number"], default="none",
+                       help="effective_number: class-balanced weights (1 - beta) / (1 - beta^n_c) (Cui et al., 2019)")
+    model.add_argument("--class-balance-beta", type=float, default=0.999, help="beta of --class-weights effective_number")
+    model.add_argument("--logit-adjustment", type=float, help="tau of the logit-adjusted loss with the train "
+                       "split's label frequencies (0: off; default: the dataset's, DATASET_DEFAULTS)")
     train = parser.add_argument_group("training")
     train.add_argument("--output-dir", help="default: synctva-<dataset>")
     train.add_argument("--seed", type=int, default=0)
@@ -145,6 +159,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("max_train_dialogues", "max_eval_dialogues"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    for name, value in DATASET_DEFAULTS.get(args.dataset, DATASET_DEFAULTS["default"]).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if isinstance(args.distance_buckets, str):
+        args.distance_buckets = [int(b) for b in args.distance_buckets.split(",") if b.strip()]
+    if args.past_window < 0 or args.future_window < 0:
+        parser.error("--past-window and --future-window must be >= 0")
     args.dataset_name = args.dataset or f"cosmic-{Path(args.cosmic_pickle).stem}"
     args.output_dir = args.output_dir or f"synctva-{args.dataset_name}"
     return args
@@ -251,10 +272,27 @@ def zscore(examples: dict[str, list[dict]], modalities: list[str]) -> dict:
     return statistics
 
 
-def class_weights(examples: list[dict], num_labels: int) -> list[float]:
-    """Inverse class frequencies on train, N / (C n_c), so the support-weighted mean weight is 1."""
-    counts = np.bincount(np.concatenate([example["labels"] for example in examples]), minlength=num_labels)
-    return [float(counts.sum() / (num_labels * count)) if count else 1.0 for count in counts]
+def label_counts(examples: list[dict], num_labels: int) -> np.ndarray:
+    """How often each label occurs in `examples` (unlabelled utterances, -100, left out)."""
+    labels = np.concatenate([example["labels"] for example in examples])
+    return np.bincount(labels[labels >= 0], minlength=num_labels)
+
+
+def class_weights(counts: np.ndarray, scheme: str, beta: float) -> list[float]:
+    """Loss weights from the train split's label counts n_c, scaled so that the support-weighted mean weight is 1:
+    inverse frequencies 1 / n_c, or class-balanced ones by the effective number of samples,
+    (1 - beta) / (1 - beta^n_c) (Cui et al., 2019). A label absent from train gets weight 1."""
+    counts = counts.astype(np.float64)
+    raw = 1 / counts if scheme == "inverse_frequency" else (1 - beta) / (1 - beta**counts)
+    raw = np.where(counts > 0, raw, 0.0)
+    scaled = raw * counts.sum() / (raw * counts).sum()
+    return [float(w) if n else 1.0 for w, n in zip(scaled, counts)]
+
+
+def class_priors(counts: np.ndarray) -> list[float]:
+    """Label frequencies on train, for the logit-adjusted loss; a label absent from train counts as half a sample."""
+    counts = np.maximum(counts.astype(np.float64), 0.5)
+    return (counts / counts.sum()).tolist()
 
 
 class EpochShuffleSampler(Sampler):
@@ -277,7 +315,10 @@ class EpochShuffleSampler(Sampler):
 # --- model, evaluation ----------------------------------------------------------------------------------------------
 
 
-def config_kwargs(args, label_names: list[str], modalities: list[str], sizes: dict[str, int], weights: list[float] | None) -> dict:
+def config_kwargs(
+    args, label_names: list[str], modalities: list[str], sizes: dict[str, int], weights: list[float] | None,
+    priors: list[float],
+) -> dict:
     """The `SyncTVAConfig` arguments of the run."""
     return dict(
         modalities=modalities,
@@ -286,10 +327,13 @@ def config_kwargs(args, label_names: list[str], modalities: list[str], sizes: di
         intermediate_size=2 * args.hidden_size,
         past_window=args.past_window,
         future_window=args.future_window,
+        distance_buckets=args.distance_buckets,
         hidden_dropout_prob=args.dropout,
         attention_dropout_prob=args.dropout,
         loss_type=args.loss,
         class_weights=weights,
+        class_priors=priors,
+        logit_adjustment=args.logit_adjustment,
         use_modality_enhancement=not args.no_enhancement,
         use_cross_modal_graph=not args.no_graph,
         use_cross_attention_fusion=not args.no_fusion,
@@ -574,8 +618,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     provided = [m for m in modalities if not (m == "text" and text_info["text_encoder"])]
     normalization = zscore(examples, provided) if provided else None
     sizes = {m: int(examples["train"][0][f"{m}_features"].shape[1]) for m in modalities}
-    weights = class_weights(examples["train"], len(label_names)) if args.class_weights == "inverse_frequency" else None
-    kwargs = config_kwargs(args, label_names, modalities, sizes, weights)
+    counts = label_counts(examples["train"], len(label_names))
+    weights = class_weights(counts, args.class_weights, args.class_balance_beta) if args.class_weights != "none" else None
+    kwargs = config_kwargs(args, label_names, modalities, sizes, weights, class_priors(counts))
     collator = DataCollatorForDialogues()
     accelerator.print(
         f"{args.dataset_name}: {', '.join(f'{s} {len(e)} dialogues' for s, e in examples.items())}; modalities {modalities}"

@@ -46,6 +46,11 @@ class SyncTVAConfig(PreTrainedConfig):
         an utterance's output never depends on a later utterance, so it can run online.
     speaker_aware_edges (`bool`, *optional*, defaults to `True`):
         Whether edges between different utterances are typed by same speaker / other speaker, besides direction.
+    distance_buckets (`list[int]`, *optional*, defaults to `[1]`):
+        Edges between different utterances are also typed by how far apart the two are: bucket `k` holds the
+        distances `d` with `distance_buckets[k] <= d < distance_buckets[k + 1]`. Increasing, starting at 1; `[1]`
+        types every distance alike, `[1, 2, 4, 8]` tells neighbours, near and far utterances apart (for windows
+        that reach far).
     hidden_dropout_prob (`float`, *optional*, defaults to 0.1):
         Dropout on hidden states.
     attention_dropout_prob (`float`, *optional*, defaults to 0.1):
@@ -53,12 +58,22 @@ class SyncTVAConfig(PreTrainedConfig):
     modality_dropout_prob (`float`, *optional*, defaults to 0.0):
         During training, the probability of hiding one modality of an utterance (never its last one), so that the
         model learns not to lean on a single modality.
+    hidden_act (`str`, *optional*, defaults to `"gelu"`):
+        Activation of the feed-forward blocks (a key of `transformers.activations.ACT2FN`).
+    graph_attention_negative_slope (`float`, *optional*, defaults to 0.2):
+        Negative slope of the LeakyReLU in the graph attention's scores.
     loss_type (`str`, *optional*, defaults to `"cross_entropy"`):
         `"cross_entropy"` (weighted by `class_weights` when given) or `"focal"`.
     class_weights (`list[float]`, *optional*):
         One weight per label for the loss, e.g. inverse class frequencies for imbalanced data.
     focal_gamma (`float`, *optional*, defaults to 2.0):
         Focusing parameter of the focal loss.
+    class_priors (`list[float]`, *optional*):
+        The training split's label frequencies, for `logit_adjustment`.
+    logit_adjustment (`float`, *optional*, defaults to 0.0):
+        Logit-adjusted loss (Menon et al., 2021): the loss scores `logits + logit_adjustment * log(class_priors)`,
+        while predictions use the plain logits, so frequent classes must win by a margin and rare ones are
+        predicted more often. 0 turns it off; 1 aims at a balanced error.
     use_modality_enhancement (`bool`, *optional*, defaults to `True`):
         Whether the modality-specific dynamic enhancement (the paper's MSDE) runs. Off: a projection only.
     use_cross_modal_graph (`bool`, *optional*, defaults to `True`):
@@ -96,14 +111,19 @@ class SyncTVAConfig(PreTrainedConfig):
     past_window: int = 3
     future_window: int = 3
     speaker_aware_edges: bool = True
+    distance_buckets: list[int] | tuple[int, ...] = (1,)
     hidden_dropout_prob: float = 0.1
     attention_dropout_prob: float = 0.1
     modality_dropout_prob: float = 0.0
     layer_norm_eps: float = 1e-5
+    hidden_act: str = "gelu"
+    graph_attention_negative_slope: float = 0.2
     initializer_range: float = 0.02
     loss_type: Literal["cross_entropy", "focal"] = "cross_entropy"
     class_weights: list[float] | None = None
     focal_gamma: float = 2.0
+    class_priors: list[float] | None = None
+    logit_adjustment: float = 0.0
     use_modality_enhancement: bool = True
     use_cross_modal_graph: bool = True
     use_cross_attention_fusion: bool = True
@@ -126,17 +146,29 @@ class SyncTVAConfig(PreTrainedConfig):
             )
         if self.past_window < 0 or self.future_window < 0:
             raise ValueError(f"windows must be >= 0, got past {self.past_window}, future {self.future_window}")
-        if self.class_weights is not None and len(self.class_weights) != self.num_labels:
-            raise ValueError(
-                f"`class_weights` has {len(self.class_weights)} entries but there are {self.num_labels} labels"
-            )
+        for name in ("class_weights", "class_priors"):
+            values = getattr(self, name)
+            if values is not None and len(values) != self.num_labels:
+                raise ValueError(f"`{name}` has {len(values)} entries but there are {self.num_labels} labels")
+        if self.logit_adjustment and (self.class_priors is None or min(self.class_priors) <= 0):
+            raise ValueError("`logit_adjustment` needs `class_priors`, one positive frequency per label")
+        self.distance_buckets = list(self.distance_buckets)
+        buckets = self.distance_buckets
+        if not buckets or buckets[0] != 1 or any(b >= c for b, c in zip(buckets, buckets[1:])):
+            raise ValueError(f"`distance_buckets` must increase strictly from 1, got {buckets}")
         if self.text_encoder_config is not None:
             self.text_feature_size = self.text_encoder_config.hidden_size
 
     @property
+    def num_speaker_relations(self) -> int:
+        """Same speaker / other speaker when edges are speaker-aware, else one relation for both."""
+        return 2 if self.speaker_aware_edges else 1
+
+    @property
     def num_edge_relations(self) -> int:
-        """Relations between two nodes: same utterance, earlier, later; the last two split by speaker."""
-        return 5 if self.speaker_aware_edges else 3
+        """Relations between two nodes: the same utterance, or earlier / later, times speaker relations, times
+        distance buckets."""
+        return 1 + 2 * self.num_speaker_relations * len(self.distance_buckets)
 
     @property
     def num_edge_types(self) -> int:

@@ -16,12 +16,13 @@
 The data flows, top to bottom of this file:
 
 1. `ModalityEnhancement` (the paper's MSDE), one per modality: project each utterance's features to the hidden
-   size and enhance them with a gate conditioned on the same modality's dialogue context.
+   size and enhance them, through a gate, with a recurrent read of the same modality over the dialogue.
 2. `dialogue_window`: one node per (utterance, present modality); typed edges inside a past/future window,
-   within and across modalities, stored per window slot.
+   within and across modalities, typed by modality pair, direction, speaker and distance, stored per window slot.
 3. `GraphAttentionLayer` (a `RelationalGraphAttention` message-passing layer, residuals, normalisation): attention
    over the typed edges of the heterogeneous cross-modal graph.
-4. `CrossModalFusion`: per utterance, each modality attends to the other two; a gate weighs the modalities.
+4. `CrossModalFusion`: per utterance, each modality attends to the other two; a gate with a learned reliability
+   per modality weighs them.
 5. A linear classifier gives one emotion per utterance.
 """
 
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput, auto_docstring
 from transformers.utils.generic import can_return_tuple
@@ -107,56 +109,42 @@ class SyncTVAEmotionClassifierOutput(ModelOutput):
     attentions: tuple | None = None
 
 
-def dialogue_context(
-    states: torch.Tensor,
-    present: torch.Tensor,
-    causal: bool,
-    carried: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    r"""Mean of a modality's states over the utterances of the dialogue where it is present.
-
-    .. math::
-        \mathbf{c}_i = \frac{\mathbf{S}_0 + \sum_{j \in \mathcal{C}(i)} p_j \mathbf{h}_j}
-                           {\max(1, n_0 + \sum_{j \in \mathcal{C}(i)} p_j)}
-
-    with :math:`\mathcal{C}(i)` all utterances, or only :math:`j \le i` when `causal`. The totals
-    :math:`(\mathbf{S}_0, n_0)` of earlier utterances are zero unless `carried` (causal streaming: the dialogue
-    arrives in pieces, see `SyncTVAStreamer`); the totals after the last utterance are returned to carry on.
+def reverse_within_length(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    r"""Each row's first `lengths[b]` entries in reverse order, padding left in place: row :math:`b` becomes
+    :math:`(v_{L_b - 1}, \dots, v_0, v_{L_b}, \dots)`. Its own inverse, so applying it twice gives `values` back.
 
     Shapes:
-        states (B, N, H), present (B, N), carried ((B, H), (B, 1)) -> context (B, N, H), totals ((B, H), (B, 1))
+        values (B, N, *), lengths (B,) -> (B, N, *)
     """
-    weights = present.unsqueeze(-1).to(states.dtype)
-    weighted = states * weights
-    if causal:
-        sums, counts = weighted.cumsum(dim=1), weights.cumsum(dim=1)
-    else:
-        sums, counts = weighted.sum(dim=1, keepdim=True), weights.sum(dim=1, keepdim=True)
-    # CODEPATH: streaming only (SyncTVAStreamer); a whole dialogue has no earlier totals.
-    if carried is not None:
-        sums, counts = sums + carried[0].unsqueeze(1), counts + carried[1].unsqueeze(1)
-    context = (sums / counts.clamp(min=1.0)).expand_as(states)
-    return context, (sums[:, -1], counts[:, -1])
+    positions = torch.arange(values.shape[1], device=values.device)  # (N,)
+    reversed_positions = lengths.unsqueeze(-1) - 1 - positions  # (B, N)
+    index = torch.where(positions < lengths.unsqueeze(-1), reversed_positions, positions)
+    index = index.view(*index.shape, *(1,) * (values.dim() - 2)).expand_as(values)
+    return values.gather(1, index)
 
 
 class ModalityEnhancement(nn.Module):
     r"""Modality-specific dynamic enhancement (the paper's MSDE) for one modality.
 
-    A weak modality is strengthened from its own dialogue context before it meets the others:
+    A weak modality is strengthened from its own dialogue, read in order, before it meets the others:
 
     .. math::
         \mathbf{h}_i &= \mathrm{LN}(\mathbf{W}_{in} \mathbf{x}_i) \\
+        \mathbf{c}_i &= \big[\overrightarrow{\mathrm{GRU}}(p_1 \mathbf{h}_1, \dots, p_i \mathbf{h}_i) ;
+                       \overleftarrow{\mathrm{GRU}}(p_N \mathbf{h}_N, \dots, p_i \mathbf{h}_i)\big] \\
         \mathbf{g}_i &= \sigma(\mathbf{W}_g [\mathbf{h}_i ; \mathbf{c}_i]) \\
-        \mathbf{h}'_i &= \rho \, (\mathbf{h}_i + \mathbf{g}_i \odot \mathrm{FFN}(\mathbf{h}_i))
+        \mathbf{h}'_i &= \mathrm{LN}\big(\mathbf{h}_i + \mathbf{g}_i \odot \mathrm{Dropout}(\mathbf{W}_c \mathbf{c}_i)\big)
 
-    with :math:`\mathbf{c}_i` the dialogue context of the modality over the utterances where it is present
-    (`dialogue_context`) and :math:`\rho = 2\,\sigma(r)` a learned reliability weight of the modality (1 at
-    initialisation). With `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`. Every
-    utterance gets a state; those of utterances where the modality is absent are never read.
+    with :math:`p_j` 1 where the modality is present in utterance :math:`j` (an absent one reads as zeros) and
+    :math:`N` the dialogue's length. Each direction has `hidden_size / 2` units; in causal mode
+    (`future_window=0`) there is only the forward GRU, with `hidden_size` units, and its last hidden state is what
+    a stream carries from one piece of the dialogue to the next (`SyncTVAStreamer`). With
+    `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`. Every utterance gets a state;
+    those of utterances where the modality is absent are never read.
 
     Shapes:
-        features (B, N, F_modality), present (B, N), carried context totals ((B, H), (B, 1)) ->
-        (B, N, H), and the context totals
+        features (B, N, F_modality), present (B, N), lengths (B,), carried forward state (1, B, H) ->
+        (B, N, H), and the forward GRU's last state (1, B, H)
     """
 
     def __init__(self, config: SyncTVAConfig, modality: str):
@@ -166,23 +154,37 @@ class ModalityEnhancement(nn.Module):
         self.causal = config.is_causal
         self.input_projection = nn.Linear(feature_size, config.hidden_size)
         self.input_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.context_gate = nn.Linear(2 * config.hidden_size, config.hidden_size)
-        self.feed_forward_in = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.feed_forward_out = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.reliability = nn.Parameter(torch.zeros(()))
-
-    def forward(
-        self, features: torch.Tensor, present: torch.Tensor, carried: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
-        states = self.input_norm(self.input_projection(features))  # (B, N, H)
         # CODEPATH: ablation checkpoints (use_modality_enhancement=False) keep the projection only.
         if not self.enhance:
+            return
+        direction_size = config.hidden_size if self.causal else config.hidden_size // 2
+        self.forward_context = nn.GRU(config.hidden_size, direction_size, batch_first=True)
+        # CODEPATH: non-causal checkpoints (future_window > 0) also read the dialogue backwards.
+        if not self.causal:
+            self.backward_context = nn.GRU(config.hidden_size, direction_size, batch_first=True)
+        self.context_gate = nn.Linear(2 * config.hidden_size, config.hidden_size)
+        self.context_projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        present: torch.Tensor,
+        lengths: torch.Tensor,
+        carried: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        states = self.input_norm(self.input_projection(features))  # (B, N, H)
+        if not self.enhance:
             return states, None
-        context, totals = dialogue_context(states, present, self.causal, carried)
+        inputs = states * present.unsqueeze(-1).to(states.dtype)
+        context, last_state = self.forward_context(inputs, carried)  # (B, N, H / 2 or H), (1, B, H / 2 or H)
+        if not self.causal:
+            backward, _ = self.backward_context(reverse_within_length(inputs, lengths))
+            context = torch.cat([context, reverse_within_length(backward, lengths)], dim=-1)  # (B, N, H)
         gate = torch.sigmoid(self.context_gate(torch.cat([states, context], dim=-1)))
-        update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(states))))
-        return 2 * torch.sigmoid(self.reliability) * (states + gate * update), totals
+        update = self.dropout(self.context_projection(context))
+        return self.output_norm(states + gate * update), last_state
 
 
 def modality_grid(modalities: list[str], present: torch.Tensor) -> tuple[list[int], torch.Tensor]:
@@ -212,6 +214,7 @@ def dialogue_window(
     past_window: int,
     future_window: int,
     speaker_aware: bool,
+    distance_buckets: list[int] = (1,),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The heterogeneous cross-modal graph of a batch of dialogues, as a fixed-size window around each utterance.
 
@@ -221,10 +224,14 @@ def dialogue_window(
     visual-visual), including the self loop :math:`(i, m) \to (i, m)`. The edge type is
 
     .. math::
-        t = (3 m' + m) R + r, \quad r \in \{\text{same utterance}, \text{earlier}, \text{later}\}
+        t &= (3 m' + m) R + r \\
+        r &= 0 \text{ for the same utterance, else } 1 + (\delta S + s) D + d
 
-    with :math:`m, m'` the modalities' indices in (text, audio, visual), and "earlier" and "later" each split into
-    same speaker / other speaker when `speaker_aware` (R = 5, else 3). The graph is stored as dense
+    with :math:`m, m'` the modalities' indices in (text, audio, visual), :math:`\delta` 0 for an earlier and 1 for
+    a later source, :math:`s` 1 for another speaker (only when `speaker_aware`: :math:`S = 2`, else
+    :math:`S = 1` and :math:`s = 0`), and :math:`d` the distance bucket of :math:`|j - i|` among the
+    :math:`D` = `len(distance_buckets)` buckets (bucket :math:`d` starts at distance `distance_buckets[d]`), so
+    :math:`R = 1 + 2 S D` relations. The graph is stored as dense
     (B, N, K, M, M) tensors over window slots (`window_slots`), with K = past + future + 1: no edge list to build or
     gather along, no dense N x N adjacency, and memory O(B N K M^2). A row may hold several dialogues one after the
     other (packed): then `dialogue_ids` says which utterance belongs to which, and no edge crosses from one to another.
@@ -242,12 +249,15 @@ def dialogue_window(
     has_edge = source_present.unsqueeze(-1) & present[:, :, None, None, :]
 
     offsets = torch.arange(-past_window, future_window + 1, device=present.device)  # (K,)
-    later = (offsets > 0).long()
-    relation = torch.where(offsets == 0, 0, 1 + later * (2 if speaker_aware else 1))  # (K,)
+    num_speaker_relations, num_buckets = (2 if speaker_aware else 1), len(distance_buckets)
+    boundaries = torch.tensor(distance_buckets, device=present.device)
+    bucket = torch.bucketize(offsets.abs(), boundaries, right=True) - 1  # (K,), -1 for the utterance itself
+    relation = 1 + (offsets > 0).long() * num_speaker_relations * num_buckets + bucket  # (K,)
     if speaker_aware:
         other_speaker = window_slots(speaker_ids, past_window, future_window) != speaker_ids.unsqueeze(-1)  # (B, N, K)
-        relation = relation + (other_speaker & (offsets != 0)).long()
-    num_relations = 5 if speaker_aware else 3
+        relation = relation + other_speaker.long() * num_buckets
+    relation = torch.where(offsets == 0, 0, relation)
+    num_relations = 1 + 2 * num_speaker_relations * num_buckets
     modality_pair = modality_ids[:, None] * len(MODALITIES) + modality_ids[None, :]  # (source, target)
     edge_type = modality_pair * num_relations + relation[..., None, None]
     return edge_type.expand_as(has_edge), has_edge
@@ -290,6 +300,7 @@ class RelationalGraphAttention(nn.Module):
         self.edge_type_score = nn.Embedding(config.num_edge_types, config.hidden_size)
         self.edge_type_value = nn.Embedding(config.num_edge_types, config.hidden_size)
         self.score_vector = nn.Parameter(torch.empty(config.num_attention_heads, self.head_size))
+        self.negative_slope = config.graph_attention_negative_slope
         self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
 
     def attend(
@@ -305,7 +316,7 @@ class RelationalGraphAttention(nn.Module):
         by_head = (*has_edge.shape, self.num_heads, self.head_size)  # (B, n, K, M, M, heads, head_size)
         scores = sources.unsqueeze(-2) + targets[:, :, None, None]  # (B, n, K, M, M, H)
         scores += self.edge_type_score(edge_type)
-        scores = F.leaky_relu(scores, negative_slope=0.2, inplace=True)
+        scores = F.leaky_relu(scores, negative_slope=self.negative_slope, inplace=True)
         scores = (scores.view(by_head) * self.score_vector).sum(dim=-1)  # (B, n, K, M, M, heads)
         scores = scores.masked_fill(~has_edge.unsqueeze(-1), torch.finfo(scores.dtype).min)
         # Softmax over each target's (slot, source modality) pairs; targets that are not nodes get no weight.
@@ -342,7 +353,9 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
 
     .. math::
         \mathbf{x} &\leftarrow \mathrm{LN}(\mathbf{x} + \mathrm{Dropout}(\mathrm{RelationalGraphAttention}(\mathbf{x}))) \\
-        \mathbf{x} &\leftarrow \mathrm{LN}(\mathbf{x} + \mathrm{Dropout}(\mathbf{W}_2\,\mathrm{GELU}(\mathbf{W}_1 \mathbf{x})))
+        \mathbf{x} &\leftarrow \mathrm{LN}(\mathbf{x} + \mathrm{Dropout}(\mathbf{W}_2\,\phi(\mathbf{W}_1 \mathbf{x})))
+
+    with :math:`\phi` the activation `config.hidden_act`.
 
     Shapes:
         node_states (B, N, M, H), edge_type and has_edge (B, N, K, M, M) -> (B, N, M, H), attention (B, N, K, M, M, heads)
@@ -355,6 +368,7 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
         self.feed_forward_in = nn.Linear(config.hidden_size, config.intermediate_size)
         self.feed_forward_out = nn.Linear(config.intermediate_size, config.hidden_size)
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.activation = ACT2FN[config.hidden_act]
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
@@ -362,7 +376,7 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         attended, attention = self.attention(node_states, edge_type, has_edge)
         node_states = self.attention_norm(node_states + self.dropout(attended))
-        update = self.feed_forward_out(self.dropout(F.gelu(self.feed_forward_in(node_states))))
+        update = self.feed_forward_out(self.dropout(self.activation(self.feed_forward_in(node_states))))
         node_states = self.feed_forward_norm(node_states + self.dropout(update))
         return node_states, attention
 
@@ -371,13 +385,14 @@ class CrossModalFusion(nn.Module):
     r"""Cross-attention fusion of an utterance's modalities, then a gated combination.
 
     Each present modality :math:`m` queries the *other* present modalities of the same utterance
-    (MultiEMO-style exchange), and a gate weighs the exchanged states:
+    (MultiEMO-style exchange), and a gate weighs the exchanged states, with a learned reliability
+    :math:`\rho_m` of each modality (0 at initialisation) as the prior of its weight:
 
     .. math::
         \mathbf{s}'_m &= \mathrm{LN}\big(\mathbf{s}_m + \mathbf{W}_o \operatorname{softmax}_{n \ne m}
                         \big(\tfrac{(\mathbf{W}_q \mathbf{s}_m)^\top \mathbf{W}_k \mathbf{s}_n}{\sqrt{d}}\big)
                         \mathbf{W}_v \mathbf{s}_n\big) \\
-        \beta_m &= \operatorname{softmax}_m(\mathbf{w}_g^\top \mathbf{s}'_m), \quad
+        \beta_m &= \operatorname{softmax}_m(\mathbf{w}_g^\top \mathbf{s}'_m + \rho_m), \quad
         \mathbf{u} = \sum_m \beta_m \mathbf{s}'_m
 
     A modality with no other modality present exchanges nothing (its attention output is zero, so
@@ -386,7 +401,7 @@ class CrossModalFusion(nn.Module):
     the batch the attention is skipped: its output is zero.
 
     Shapes:
-        node_states (B, N, M, H), present (B, N, M) ->
+        node_states (B, N, M, H), present (B, N, M), modality_ids (M,) indices in (text, audio, visual) ->
         fused (B, N, H), modality weights (B, N, M), attention (B, N, heads, M query, M key)
     """
 
@@ -400,11 +415,12 @@ class CrossModalFusion(nn.Module):
         self.output_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.gate = nn.Linear(config.hidden_size, 1)
+        self.reliability = nn.Parameter(torch.zeros(len(MODALITIES)))
         self.attention_dropout = nn.Dropout(config.attention_dropout_prob)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, node_states: torch.Tensor, present: torch.Tensor
+        self, node_states: torch.Tensor, present: torch.Tensor, modality_ids: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_size, num_utterances, num_modalities = present.shape
         if num_modalities > 1:
@@ -424,7 +440,7 @@ class CrossModalFusion(nn.Module):
             projected = self.output_projection.bias.expand_as(node_states)
         node_states = self.norm(node_states + self.dropout(projected))
 
-        gate_scores = self.gate(node_states).squeeze(-1)  # (B, N, M)
+        gate_scores = self.gate(node_states).squeeze(-1) + self.reliability[modality_ids]  # (B, N, M)
         gate_scores = gate_scores.masked_fill(~present, torch.finfo(gate_scores.dtype).min)
         modality_weights = gate_scores.softmax(dim=-1) * present.any(dim=-1, keepdim=True)
         fused = (modality_weights.unsqueeze(-1) * node_states).sum(dim=-2)
@@ -458,8 +474,12 @@ class SyncTVAPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, RelationalGraphAttention):
             init.normal_(module.score_vector, mean=0.0, std=self.config.initializer_range)
-        elif isinstance(module, ModalityEnhancement):
+        elif isinstance(module, CrossModalFusion):
             init.zeros_(module.reliability)
+        elif isinstance(module, nn.GRU):  # PyTorch's own initialisation, as the GRU baseline has
+            bound = 1 / math.sqrt(module.hidden_size)
+            for parameter in module.parameters():
+                init.uniform_(parameter, -bound, bound)
 
 
 def check_values(holds: torch.Tensor, message: str) -> None:
@@ -588,6 +608,10 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         if speaker_ids is None:
             speaker_ids = torch.zeros(batch_size, num_utterances, dtype=torch.long, device=device)
         check_values((speaker_ids >= 0).all(), "`speaker_ids` must be >= 0 (the speaker's slot in its dialogue)")
+        check_values(
+            (attention_mask[:, 1:] <= attention_mask[:, :-1]).all(),
+            "`attention_mask` must pad at the end of each dialogue: its 1s first, then its 0s",
+        )
         if input_ids is not None:
             if text_attention_mask is None:
                 text_attention_mask = torch.ones_like(input_ids)
@@ -610,18 +634,20 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         self,
         features: dict[str, torch.Tensor],
         present: torch.Tensor,
-        carried_context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-        """The enhanced state of every (utterance, modality) cell of the graph's grid, and each modality's
-        dialogue-context totals (`carried_context` starts them from earlier utterances when streaming).
-        Shapes: features {modality: (B, N, F)} for the M modalities of the grid, present (B, N, M) ->
-        (B, N, M, H), {modality: ((B, H), (B, 1))}"""
-        enhanced, totals = [], {}
+        lengths: torch.Tensor,
+        carried_context: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+        """The enhanced state of every (utterance, modality) cell of the graph's grid, and each modality's last
+        forward context state (`carried_context` starts them from earlier utterances when streaming).
+        Shapes: features {modality: (B, N, F)} for the M modalities of the grid, present (B, N, M), lengths (B,) ->
+        (B, N, M, H), {modality: (1, B, H)}"""
+        enhanced, last_states = [], {}
         for index, (modality, modality_features) in enumerate(features.items()):
             carried = (carried_context or {}).get(modality)
-            states, totals[modality] = self.enhancements[modality](modality_features, present[..., index], carried)
+            enhancement = self.enhancements[modality]
+            states, last_states[modality] = enhancement(modality_features, present[..., index], lengths, carried)
             enhanced.append(states)
-        return torch.stack(enhanced, dim=2), totals
+        return torch.stack(enhanced, dim=2), last_states
 
     def fuse_modalities(
         self, node_states: torch.Tensor, present: torch.Tensor, modality_ids: list[int]
@@ -635,7 +661,7 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
             grid_weights = grid_weights / grid_weights.sum(dim=-1, keepdim=True).clamp(min=1.0)
             fused = (grid_weights.unsqueeze(-1) * node_states).sum(dim=-2)
         else:
-            fused, grid_weights, _ = self.fusion(node_states, present)
+            fused, grid_weights, _ = self.fusion(node_states, present, torch.tensor(modality_ids, device=present.device))
         modality_weights = grid_weights.new_zeros(*present.shape[:2], len(MODALITIES))
         modality_weights[..., modality_ids] = grid_weights
         return fused, modality_weights
@@ -653,6 +679,7 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         return dialogue_window(
             present, speaker_ids, torch.tensor(modality_ids, device=present.device), dialogue_ids,
             self.config.past_window, self.config.future_window, self.config.speaker_aware_edges,
+            self.config.distance_buckets,
         )
 
     def drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
@@ -704,7 +731,7 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
 
         # The graph's grid holds the given modalities only: the others have no node anywhere.
         modality_ids, grid_present = modality_grid(list(features), present)  # (B, N, M)
-        node_states, _ = self.embed_nodes(features, grid_present)  # (B, N, M, H)
+        node_states, _ = self.embed_nodes(features, grid_present, attention_mask.sum(dim=1))  # (B, N, M, H)
 
         # CODEPATH: training on batches of several dialogues. The graph and the fusion run on the real utterances
         # only, packed into one row of U utterances (the window stops at dialogue boundaries): padding costs nothing.
@@ -744,11 +771,16 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
 def emotion_classification_loss(
     logits: torch.Tensor, labels: torch.Tensor, config: SyncTVAConfig
 ) -> torch.Tensor:
-    r"""Class-weighted cross-entropy or focal loss over the labelled utterances (label -100 is ignored).
+    r"""Class-weighted cross-entropy or focal loss over the labelled utterances (label -100 is ignored), optionally
+    logit-adjusted.
 
     .. math::
         \mathcal{L}_{CE} = \frac{\sum_i w_{y_i} (-\log p_{i,y_i})}{\sum_i w_{y_i}}, \qquad
-        \mathcal{L}_{focal} = \frac{\sum_i w_{y_i} (1 - p_{i,y_i})^{\gamma} (-\log p_{i,y_i})}{\sum_i w_{y_i}}
+        \mathcal{L}_{focal} = \frac{\sum_i w_{y_i} (1 - p_{i,y_i})^{\gamma} (-\log p_{i,y_i})}{\sum_i w_{y_i}}, \qquad
+        p_{i} = \operatorname{softmax}(\mathbf{z}_i + \tau \log \boldsymbol{\pi})
+
+    with :math:`w` the `class_weights` (1 when not given), :math:`\boldsymbol{\pi}` the `class_priors` and
+    :math:`\tau` the `logit_adjustment` (0: plain logits). Predictions use the plain logits :math:`\mathbf{z}`.
 
     Shapes:
         logits (B, N, C), labels (B, N) -> ()
@@ -760,6 +792,10 @@ def emotion_classification_loss(
     # CODEPATH: checkpoints trained with class_weights (imbalanced data) weigh the labels.
     if config.class_weights is not None:
         weights = torch.tensor(config.class_weights, dtype=logits.dtype, device=logits.device)
+    # CODEPATH: checkpoints trained with logit_adjustment > 0 (imbalanced data) score adjusted logits.
+    if config.logit_adjustment:
+        priors = torch.tensor(config.class_priors, dtype=logits.dtype, device=logits.device)
+        logits = logits + config.logit_adjustment * priors.log()
     # Unlabelled utterances are scored against class 0 and then weighted 0: no data-dependent shapes.
     labels = labels.masked_fill(~labelled, 0)
     log_probs = logits.log_softmax(dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)
@@ -859,167 +895,4 @@ class SyncTVAForEmotionClassification(SyncTVAPreTrainedModel):
         )
 
 
-LATENCY_COMPILE_OPTIONS = {"cpp.threads": 1}
-"""`torch.compile` options for batch-1 latency: one dialogue's tensors are too small to split across threads, and
-waking a second thread costs more than it saves (`torch.compile(model, dynamic=True, options=...)`)."""
-
-STREAMER_COMPILE_OPTIONS = {
-    **LATENCY_COMPILE_OPTIONS,
-    # With buffer reuse, inductor corrupted the window states a compiled step returns (views of its own buffers).
-    "allow_buffer_reuse": False,
-    # The step's allocations, views and shape checks of some 60 buffers ran as Python: generate them as C++ instead,
-    # and leave out inductor's checks of its own buffers' shapes (a debugging aid).
-    "cpp_wrapper": True,
-    "size_asserts": False,
-}
-"""`torch.compile` options of `SyncTVAStreamer(..., compile=True)`."""
-
-
-class SyncTVAStreamer:
-    r"""Online emotion recognition: classify each new utterance of a live dialogue as it arrives, exactly as the
-    whole dialogue would be classified, at a cost that does not grow with the dialogue.
-
-    It needs a causal model (`future_window=0`). There, the logits of utterance :math:`i` depend on earlier
-    utterances in two ways only, and the streamer keeps just that:
-
-    * the dialogue context of the modality enhancement, a running mean: per modality the running totals
-      :math:`\mathbf{S} = \sum_{j < i} p_j \mathbf{h}_j` of shape (1, H) and :math:`n = \sum_{j < i} p_j` of shape
-      (1, 1) (see `dialogue_context`);
-    * the graph: node :math:`(i, m)` after layer :math:`l` reads the layer-:math:`(l - 1)` states of utterances
-      :math:`i - P, \dots, i` (:math:`P` = `past_window`), and in causal mode those states never change once
-      computed. So for every layer the streamer keeps its input states of the last :math:`P` utterances, (1, P, M,
-      H) for the M modalities the model reads, with their modality presence (1, P, M) and speakers (1, P). Before
-      the dialogue has :math:`P` utterances, the window is filled with absent nodes, which have no edges: every
-      step has the same shapes.
-
-    Each `step` runs the enhancement on the new utterances only, then each graph layer on the kept utterances and
-    the new ones, keeping the new ones' outputs, then the fusion and the classifier for the new utterances. The
-    work per utterance is O(graph_layers x P x M^2) edges and the memory O(graph_layers x P x M x H), whatever the
-    dialogue's length. The logits equal those of the model run on the whole dialogue so far (to float rounding).
-
-    Args:
-        model (`SyncTVAForEmotionClassification`): a causal model in eval mode.
-        modalities (`list[str]`, *optional*): the modalities the dialogue's utterances may have, a subset of
-            `model.config.modalities` (the default). The graph's grid holds these only, so a text-only stream
-            through a T+A+V model does a third of the work in each direction.
-        compile (`bool`, *optional*, defaults to `False`): run each step through `torch.compile` with
-            `STREAMER_COMPILE_OPTIONS`. The first step compiles it (seconds to a minute on CPU); after that a step
-            is a dozen fused kernels and the matrix products, two to three times as fast as eager. Its checks of
-            input values (NaN, negative speakers) raise a `RuntimeError` with the same message.
-
-    Example:
-
-    ```python
-    >>> streamer = SyncTVAStreamer(model, modalities=["text"])
-    >>> for features, speaker in live_dialogue:  # features: (text_feature_size,)
-    ...     logits = streamer.step(text_features=features[None], speaker_ids=torch.tensor([speaker])).logits[0, -1]
-    ```
-    """
-
-    def __init__(
-        self, model: "SyncTVAForEmotionClassification", modalities: list[str] | None = None, compile: bool = False
-    ):
-        if not model.config.is_causal:
-            raise ValueError(
-                f"streaming needs a causal model (`future_window=0`), this one looks {model.config.future_window} "
-                "utterances ahead"
-            )
-        modalities = model.config.modalities if modalities is None else modalities
-        if not modalities or set(modalities) - set(model.config.modalities):
-            raise ValueError(f"`modalities` must be a non-empty subset of the model's {model.config.modalities}, got {modalities}")
-        self.model = model
-        self.modalities = [m for m in MODALITIES if m in modalities]
-        self.advance = self.run_step
-        # CODEPATH: compile=True only (latency-bound live use).
-        if compile:
-            self.advance = torch.compile(self.run_step, options=STREAMER_COMPILE_OPTIONS)
-        self.reset()
-
-    @torch.inference_mode()
-    def reset(self) -> None:
-        """Forget the dialogue: the next `step` starts a new one."""
-        device, dtype, config = self.model.device, self.model.dtype, self.model.config
-        num_modalities, past = len(self.modalities), config.past_window
-        # Every window tensor is laid out as a one-utterance step leaves it (the last P of P + 1 utterances), and none
-        # is a view of another, so that a compiled step sees the same kind of inputs at every step.
-        self.context_totals = {  # modality -> ((1, H), (1, 1))
-            m: (torch.zeros(1, config.hidden_size, dtype=dtype, device=device), torch.zeros(1, 1, dtype=dtype, device=device))
-            for m in self.modalities
-        }
-        self.window_present = torch.zeros(1, past + 1, num_modalities, dtype=torch.bool, device=device)[:, 1:]  # (1, P, M)
-        self.window_speakers = torch.zeros(1, past + 1, dtype=torch.long, device=device)[:, 1:]  # (1, P)
-        # Per graph layer, its input states of the window's utterances: (1, P, M, H)
-        self.window_states = [
-            torch.zeros(1, past + 1, num_modalities, config.hidden_size, dtype=dtype, device=device)[:, 1:]
-            for _ in self.model.model.graph_layers
-        ]
-
-    @torch.inference_mode()
-    def step(
-        self,
-        text_features: torch.FloatTensor | None = None,
-        audio_features: torch.FloatTensor | None = None,
-        visual_features: torch.FloatTensor | None = None,
-        input_ids: torch.LongTensor | None = None,
-        text_attention_mask: torch.LongTensor | None = None,
-        modality_mask: torch.BoolTensor | None = None,
-        speaker_ids: torch.LongTensor | None = None,
-    ) -> SyncTVAEmotionClassifierOutput:
-        r"""Classify the next `k` utterances of the dialogue (usually one).
-
-        Inputs are those of `SyncTVAForEmotionClassification.forward` for the new utterances only, without the batch
-        dimension: features (k, F), `input_ids` / `text_attention_mask` (k, L), `modality_mask` (k, 3),
-        `speaker_ids` (k,) (the same id for the same speaker across steps). Returns `logits` (1, k, num_labels) and
-        `modality_weights` (1, k, 3).
-        """
-        if self.model.training:
-            raise ValueError("streaming runs the model for inference: call `model.eval()` first")
-        inputs = {
-            "text_features": text_features, "audio_features": audio_features, "visual_features": visual_features,
-            "input_ids": input_ids, "text_attention_mask": text_attention_mask, "modality_mask": modality_mask,
-            "speaker_ids": speaker_ids,
-        }
-        window = (self.context_totals, self.window_present, self.window_speakers, self.window_states)
-        logits, modality_weights, window = self.advance(inputs, window)
-        self.context_totals, self.window_present, self.window_speakers, self.window_states = window
-        return SyncTVAEmotionClassifierOutput(logits=logits, modality_weights=modality_weights)
-
-    def run_step(
-        self, inputs: dict[str, torch.Tensor | None], window: tuple
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        """One step as a function of the inputs of `step` and the kept window (context totals, presence, speakers,
-        per-layer states): the logits and modality weights of the new utterances, and the next window."""
-        context_totals, window_present, window_speakers, window_states = window
-        base, config = self.model.model, self.model.config
-        batch = {name: None if value is None else value.unsqueeze(0) for name, value in inputs.items()}
-        features, present, speaker_ids, _ = base.gather_inputs(**batch, attention_mask=None)
-        # The grid holds the stream's modalities; those not given in this step are absent.
-        if set(features) - set(self.modalities):
-            raise ValueError(f"this stream has the modalities {self.modalities}, got {sorted(features)}: pass `modalities` to the streamer")
-        features = {
-            m: features[m] if m in features else present.new_zeros(*present.shape[:2], getattr(config, f"{m}_feature_size"), dtype=self.model.dtype)
-            for m in self.modalities
-        }
-        modality_ids, grid_present = modality_grid(self.modalities, present)
-        node_states, context_totals = base.embed_nodes(features, grid_present, context_totals)
-
-        past = config.past_window
-        present_all = torch.cat([window_present, grid_present], dim=1)  # (1, P + k, M)
-        speakers_all = torch.cat([window_speakers, speaker_ids], dim=1)
-        graph = base.graph(present_all, speakers_all, modality_ids)
-        last_past = slice(present_all.shape[1] - past, None)  # the next step's window: the last P utterances
-        next_states = []
-        for layer, kept_states in zip(base.graph_layers, window_states):
-            layer_input = torch.cat([kept_states, node_states], dim=1)
-            node_states = layer(layer_input, *graph)[0][:, past:]
-            next_states.append(layer_input[:, last_past])
-
-        fused, modality_weights = base.fuse_modalities(node_states, grid_present, modality_ids)
-        next_window = (context_totals, present_all[:, last_past], speakers_all[:, last_past], next_states)
-        return self.model.classifier(fused), modality_weights, next_window
-
-
-__all__ = [
-    "SyncTVAPreTrainedModel", "SyncTVAModel", "SyncTVAForEmotionClassification", "SyncTVAStreamer",
-    "LATENCY_COMPILE_OPTIONS",
-]
+__all__ = ["SyncTVAPreTrainedModel", "SyncTVAModel", "SyncTVAForEmotionClassification"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from modeling_synctva import SyncTVAForEmotionClassification
-from modeling_synctva.modeling_synctva import SyncTVAStreamer
+from modeling_synctva.streaming_synctva import SyncTVAStreamer
 
 from test_modeling import SIZES, small_config
 
@@ -33,8 +33,10 @@ def whole_dialogue_logits(model, dialogue: dict) -> torch.Tensor:
 @pytest.mark.parametrize(
     "overrides",
     [{}, {"speaker_aware_edges": False}, {"past_window": 0}, {"graph_layers": 3, "past_window": 1},
-     {"use_cross_attention_fusion": False}, {"use_modality_enhancement": False}, {"use_cross_modal_graph": False}],
-    ids=["default", "speaker-blind", "no-past", "three-layers", "mean-fusion", "no-enhancement", "no-graph"],
+     {"use_cross_attention_fusion": False}, {"use_modality_enhancement": False}, {"use_cross_modal_graph": False},
+     {"past_window": 8, "distance_buckets": [1, 2, 4]}],
+    ids=["default", "speaker-blind", "no-past", "three-layers", "mean-fusion", "no-enhancement", "no-graph",
+         "far-reach-by-distance"],
 )
 def test_streaming_one_utterance_at_a_time_equals_recomputing(overrides):
     model = causal_model(**overrides)
