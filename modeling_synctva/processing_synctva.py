@@ -27,6 +27,7 @@ from transformers.video_utils import load_video
 
 from .collator_synctva import speaker_slots
 from .feature_extraction_synctva import SyncTVAFeatureExtractor, load_waveform
+from .text_encoders import resolve_text_encoder
 
 
 HUB_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -164,10 +165,11 @@ class SyncTVAProcessor(ProcessorMixin):
         audio_model: str | None = None,
         **kwargs,
     ) -> "SyncTVAProcessor":
-        """A processor for the text encoder `text_encoder` (a Hub id or a local folder; the MiniLM sentence encoder
-        when unset), the optional vision encoder `visual_encoder`, and openSMILE eGeMAPS audio features or, with
-        `audio_model`, the pooled states of that audio encoder. `kwargs` go to the constructor."""
-        tokenizer = AutoTokenizer.from_pretrained(text_encoder or default_text_encoder())
+        """A processor for the text encoder `text_encoder` (a Hub id, a local folder, or a short name of
+        `text_encoders.SPLIT_WHEEL_ENCODERS` such as `all-mpnet-base-v2`; the MiniLM sentence encoder when unset),
+        the optional vision encoder `visual_encoder`, and openSMILE eGeMAPS audio features or, with `audio_model`,
+        the pooled states of that audio encoder. `kwargs` go to the constructor."""
+        tokenizer = AutoTokenizer.from_pretrained(resolve_text_encoder(text_encoder) if text_encoder else default_text_encoder())
         feature_extractor = (
             SyncTVAFeatureExtractor.from_audio_model(audio_model) if audio_model else SyncTVAFeatureExtractor()
         )

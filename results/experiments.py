@@ -23,12 +23,31 @@ ABLATIONS = {"no_enhancement": ["--no-enhancement"], "no_graph": ["--no-graph"],
 MOSI_MODALITIES = ("text", "audio", "visual", "text,audio", "text,visual", "audio,visual", "text,audio,visual")
 
 
+# The recipe search behind train.py's DATASET_DEFAULTS, scored on the validation split (seeds 0 and 1). Each recipe
+# spells out every flag it fixes, so that its rows keep their meaning when the defaults change.
+RECIPE_BASE = ["--past-window", "3", "--future-window", "3", "--distance-buckets", "1", "--logit-adjustment", "0"]
+RECIPES = {
+    "cross_entropy": [],
+    "logit_adjusted_0.5": ["--logit-adjustment", "0.5"],
+    "logit_adjusted_1": ["--logit-adjustment", "1"],
+    "class_balanced": ["--class-weights", "effective_number"],
+    "focal": ["--loss", "focal"],
+    "reach_10_by_distance": ["--past-window", "10", "--future-window", "10", "--distance-buckets", "1,2,4,8"],
+}
+RECIPE_SEEDS = (0, 1)
+
+
 def experiments() -> dict[str, dict]:
-    """name -> {dataset, modalities, variant, args}: the rows of RESULTS.md."""
+    """name -> {dataset, modalities, variant, args, seeds}: the rows of RESULTS.md."""
     table: dict[str, dict] = {}
 
-    def add(name, dataset, modalities, variant, args):
-        table[name] = {"dataset": dataset, "modalities": modalities, "variant": variant, "args": args}
+    def add(name, dataset, modalities, variant, args, seeds=SEEDS):
+        table[name] = {"dataset": dataset, "modalities": modalities, "variant": variant, "args": args, "seeds": seeds}
+
+    for dataset, modalities in (("meld", "T"), ("iemocap", "T"), ("mosi", "T+A+V")):
+        for recipe, flags in RECIPES.items():
+            add(f"{dataset}-{modalities}-recipe_{recipe}", dataset, modalities, f"recipe_{recipe}",
+                ["--dataset", dataset, *RECIPE_BASE, *flags], seeds=RECIPE_SEEDS)
 
     for modalities in MOSI_MODALITIES:
         short = "+".join(m[0].upper() for m in modalities.split(","))
@@ -64,14 +83,14 @@ def command(name: str, spec: dict, seed: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="run the experiments whose name matches this regular expression")
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--seeds", help="comma-separated seeds (default: each experiment's own, 0,1,2 for results rows)")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     for name, spec in experiments().items():
         if not re.search(args.only, name):
             continue
-        for seed in seeds:
+        for seed in seeds or spec["seeds"]:
             kept = ROOT / "results" / "runs" / name / f"seed{seed}.json"
             cmd = command(name, spec, seed)
             if args.list:
