@@ -128,7 +128,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--output-dir", help="default: synctva-<dataset>")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better validation weighted F1")
+    train.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better validation "
+                       "weighted F1 (or, at an equal one, a lower validation loss)")
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--weight-decay", type=float, default=0.01)
     train.add_argument("--batch-size", type=int, default=16, help="dialogues per batch and process")
@@ -413,7 +414,8 @@ def train(args, accelerator, model, examples: dict, collator, label_names: list[
 
     run_args = {k: v for k, v in vars(args).items()}
     checkpoints = out / "checkpoints"
-    state = {"epoch": 0, "best_epoch": None, "best_validation_weighted_f1": None, "epochs_without_improvement": 0,
+    state = {"epoch": 0, "best_epoch": None, "best_validation_weighted_f1": None, "best_validation_loss": None,
+             "epochs_without_improvement": 0,
              "stopped_early": False, "history": [], "args": run_args, "batches_processed": 0}
     last = find_last_checkpoint(checkpoints)
     if args.resume and last is not None:
@@ -446,9 +448,12 @@ def train(args, accelerator, model, examples: dict, collator, label_names: list[
         totals = accelerator.reduce(totals, reduction="sum")
         # Every process scores the whole (small) validation split, so all take the same early-stopping decision.
         validation = evaluate_split(raw_model, examples["validation"], collator, label_names, accelerator.device)
-        improved = state["best_validation_weighted_f1"] is None or validation["weighted_f1"] > state["best_validation_weighted_f1"]
+        # The higher validation weighted F1 wins; on a tie (a small or saturated validation split) the lower loss.
+        improved = state["best_validation_weighted_f1"] is None or (validation["weighted_f1"], -validation["loss"]) > (
+            state["best_validation_weighted_f1"], -state["best_validation_loss"])
         if improved:
-            state.update(best_epoch=epoch, best_validation_weighted_f1=validation["weighted_f1"], epochs_without_improvement=0)
+            state.update(best_epoch=epoch, best_validation_weighted_f1=validation["weighted_f1"],
+                         best_validation_loss=validation["loss"], epochs_without_improvement=0)
         else:
             state["epochs_without_improvement"] += 1
         record = {
