@@ -222,7 +222,8 @@ def dialogue_inputs(dialogue: dict, modalities: list[str], generator: torch.Gene
 def bench_inference(dialogues: list[dict], args, results: dict) -> None:
     """Latency per dialogue at batch size 1 from precomputed features, over real MELD dialogue lengths: the model as
     it runs by default, and (unless `--no-compile`) as the README compiles it, `torch.compile(model, dynamic=True,
-    options=LATENCY_COMPILE_OPTIONS)` through `compile_for_latency`, whose first pass over the sample (`compile_s_infer`, mostly compilation) is
+    options=LATENCY_COMPILE_OPTIONS)` (`compile_for_latency`), whose first pass over the sample (`compile_s_infer`, mostly
+    compilation) is
     left out of the timings."""
     sample = random.Random(1).sample(dialogues, 30 if args.quick else 150)
     torch.manual_seed(0)
@@ -230,7 +231,14 @@ def bench_inference(dialogues: list[dict], args, results: dict) -> None:
     variants = {"": model}
     # CODEPATH: not with --no-compile, which before_after.sh passes to time model versions without this constant.
     if args.compile:
-        from modeling_synctva.streaming_synctva import compile_for_latency
+        # CODEPATH: versions before streaming_synctva.py (timed by before_after.sh) had the recipe without it.
+        try:
+            from modeling_synctva.streaming_synctva import compile_for_latency
+        except ImportError:
+            from modeling_synctva.modeling_synctva import LATENCY_COMPILE_OPTIONS
+
+            def compile_for_latency(model):
+                return torch.compile(model, dynamic=True, options=LATENCY_COMPILE_OPTIONS)
 
         variants["_compiled"] = compile_for_latency(model)
     generator = torch.Generator().manual_seed(0)
@@ -295,7 +303,11 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     which reuses the past, eager and (unless `--no-compile`) compiled, against recomputing the whole dialogue so far.
     Checks that all give the same logits. The compiled streamer's first dialogue (`compile_s_stream`, mostly
     compilation) is left out of the timings."""
-    from modeling_synctva.streaming_synctva import SyncTVAStreamer
+    # CODEPATH: versions before streaming_synctva.py (timed by before_after.sh) kept the streamer in the model file.
+    try:
+        from modeling_synctva.streaming_synctva import SyncTVAStreamer
+    except ImportError:
+        from modeling_synctva.modeling_synctva import SyncTVAStreamer
 
     torch.manual_seed(0)
     model = SyncTVAForEmotionClassification(SyncTVAConfig(future_window=0)).eval()
