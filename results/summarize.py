@@ -7,13 +7,14 @@ selected on the validation split, and the test split was scored once, on that ep
 """
 
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from experiments import command, experiments  # noqa: E402
+
+from datasets_scripts.atomic_files import atomic_write_json, atomic_write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent
 METRICS = ("weighted_f1", "accuracy", "macro_f1")
@@ -147,16 +148,10 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def main() -> None:
     rows = records()
-    atomic_write(RESULTS / "summary.json", json.dumps(rows, indent=1) + "\n")
-    atomic_write(RESULTS / "RESULTS.md", markdown(rows))
+    atomic_write_json(RESULTS / "summary.json", rows, indent=1)
+    atomic_write_text(RESULTS / "RESULTS.md", markdown(rows))
     print(markdown(rows))
 
 
