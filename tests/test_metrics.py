@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-METRIC_DIR = Path(__file__).resolve().parents[1] / "datasets_scripts" / "erc_metrics"
+METRIC_DIR = Path(__file__).resolve().parents[1] / "synctva_training" / "erc_metrics"
 MELD_EMOTIONS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 
 

@@ -163,7 +163,7 @@ def test_two_gloo_processes_both_train_and_end_with_the_same_weights(tmp_path, f
 
 def test_gru_baseline_ignores_padding_and_fits_the_loss_of_sync_tva():
     from modeling_synctva import SyncTVAConfig
-    from training.baselines import BiGRUContextClassifier
+    from synctva_training.baselines import BiGRUContextClassifier
 
     torch.manual_seed(0)
     config = SyncTVAConfig(modalities=["text", "audio"], text_feature_size=6, audio_feature_size=4, hidden_size=8, num_attention_heads=2, id2label={0: "a", 1: "b", 2: "c"})
@@ -191,7 +191,7 @@ def test_context_strings_put_the_target_first_then_past_and_future():
 
 
 def test_length_pooled_batches_cover_every_string_once_and_pad_less_than_random_batches():
-    from training.finetune_text_encoder import length_pooled_batches
+    from synctva_training.finetune_text_encoder import length_pooled_batches
 
     lengths = torch.randint(1, 200, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
     batches = length_pooled_batches(lengths, 32, torch.Generator().manual_seed(1), pool_batches=10)
@@ -211,7 +211,7 @@ def test_finetuned_text_encoder_is_saved_once_and_reused(tmp_path, data_dir_sess
     from transformers import AutoModel
 
     from datasets_scripts import load_meld
-    from training.finetune_text_encoder import add_context_column, finetune_text_encoder
+    from synctva_training.finetune_text_encoder import add_context_column, finetune_text_encoder
 
     meld = load_meld(data_dir_session)
     tiny = {split: meld[split].select(range(3)) for split in ("train", "validation")}
