@@ -109,12 +109,12 @@ def test_model_card_carries_the_measured_test_metrics_in_its_model_index(smoke_r
 
     card = ModelCard.load(smoke_run / "README.md")
     results = json.loads((smoke_run / "results.json").read_text())
-    measured = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
+    measured = {(r.dataset_split, r.metric_type, r.metric_config): r.metric_value for r in card.data.eval_results}
 
     assert card.data.library_name == "transformers" and card.data.pipeline_tag
-    assert measured[("test", "accuracy")] == pytest.approx(results["test"]["accuracy"], abs=1e-4)
-    assert measured[("test", "f1")] == pytest.approx(results["test"]["weighted_f1"], abs=1e-4)
-    assert measured[("validation", "f1")] == pytest.approx(results["validation"]["weighted_f1"], abs=1e-4)
+    assert measured[("test", "accuracy", None)] == pytest.approx(results["test"]["accuracy"], abs=1e-4)
+    assert measured[("test", "f1", "weighted")] == pytest.approx(results["test"]["weighted_f1"], abs=1e-4)
+    assert measured[("validation", "f1", "weighted")] == pytest.approx(results["validation"]["weighted_f1"], abs=1e-4)
     assert f"{100 * results['test']['weighted_f1']:.2f}" in card.text
     assert "Smoke run" in card.text  # cut splits are flagged as not comparable
 
