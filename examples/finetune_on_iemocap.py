@@ -87,6 +87,10 @@ def main(argv=None) -> dict:
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
         ignore_mismatched_sizes=True,  # the MELD classifier (7 emotions) is replaced by a new one
+        # MELD's per-label loss settings do not fit IEMOCAP's labels: plain cross-entropy unless the user sets them
+        class_weights=None,
+        class_priors=None,
+        logit_adjustment=0.0,
     )
     if model.config.text_encoder_config is None:
         raise SystemExit(f"{args.checkpoint} holds no text encoder: this example needs a checkpoint that runs from text")
