@@ -131,11 +131,6 @@ def render_model_card(template_path: str | os.PathLike, results: dict, model_nam
         "cross-attention fusion" if config["use_cross_attention_fusion"] else "mean fusion (ablation)",
     ]
     architecture = f"Architecture: hidden size {config['hidden_size']}, " + ", ".join(parts) + "."
-    if results.get("model") == "gru-baseline":
-        architecture = (
-            f"Architecture: the BiGRU baseline (not Sync-TVA): the features projected to {config['hidden_size']}, a "
-            f"bidirectional GRU of {config['hidden_size'] // 2} units per direction over the dialogue, a classifier."
-        )
     if results.get("text_input") == "context":
         input_note = (
             "The text encoder was fine-tuned on utterances with their dialogue context, and the classifier was trained "

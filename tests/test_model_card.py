@@ -67,10 +67,3 @@ def test_card_text_shows_per_class_f1_protocol_uses_limitations_and_citation(car
     assert "Friends" in text and "reads text only" in text
     assert "arXiv:2507.21395" in text
     assert "Smoke run" not in text  # full splits: nothing flagged
-
-
-def test_gru_baseline_card_does_not_call_itself_sync_tva_architecture(tmp_path):
-    text = render_model_card(TEMPLATE, meld_results(model="gru-baseline"), model_name="gru-meld", repo="gru-meld")
-
-    assert "the BiGRU baseline (not Sync-TVA)" in text and "64 units per direction" in text
-    assert "graph attention layers" not in text
