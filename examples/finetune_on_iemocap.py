@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForTokenClassification, AutoProcessor, Trainer, TrainingArguments
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoProcessor, Trainer, TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a source checkout: the dataset loaders and the metric module live there
@@ -80,17 +80,16 @@ def main(argv=None) -> dict:
             dataset[split] = dataset[split].select(range(min(limit, len(dataset[split]))))
     label_names = dataset["train"].features["labels"].feature.names
 
+    config = AutoConfig.from_pretrained(args.checkpoint, trust_remote_code=True)
+    # MELD's per-label loss settings do not fit IEMOCAP's labels: plain cross-entropy unless the user sets them
+    config.class_weights, config.class_priors, config.logit_adjustment = None, None, 0.0
+    config.id2label = dict(enumerate(label_names))
+    config.label2id = {name: index for index, name in enumerate(label_names)}
     model = AutoModelForTokenClassification.from_pretrained(
         args.checkpoint,
+        config=config,
         trust_remote_code=True,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
         ignore_mismatched_sizes=True,  # the MELD classifier (7 emotions) is replaced by a new one
-        # MELD's per-label loss settings do not fit IEMOCAP's labels: plain cross-entropy unless the user sets them
-        class_weights=None,
-        class_priors=None,
-        logit_adjustment=0.0,
     )
     if model.config.text_encoder_config is None:
         raise SystemExit(f"{args.checkpoint} holds no text encoder: this example needs a checkpoint that runs from text")
