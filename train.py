@@ -68,6 +68,7 @@ from synctva_training.checkpointing import (
 )
 from synctva_training.erc_metrics.erc_metrics import erc_scores
 from synctva_training.finetune_text_encoder import CONTEXT_COLUMN, CONTEXT_WINDOW, add_context_column, finetune_text_encoder
+from synctva_training.hub_upload import HubUploadError, push_folder
 from synctva_training.model_card import render_model_card
 from synctva_training.plots import plot_confusion_matrix, plot_training_curves
 
@@ -569,15 +570,12 @@ def finalize(args, kwargs: dict, state: dict, examples: dict, collator, label_na
 
 
 def push_to_hub(out: Path, repo_id: str) -> None:
-    """Upload the output folder (without checkpoints and process files) to the Hub model repository `repo_id`."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, repo_type="model", exist_ok=True)
-    api.upload_folder(
-        folder_path=str(out), repo_id=repo_id, repo_type="model",
-        ignore_patterns=["checkpoints/*", "processes/*"], commit_message="Upload Sync-TVA trained with train.py",
-    )
+    """Upload the output folder (without checkpoints and process files) to the Hub model repository `repo_id`; a
+    failure ends the run with one line (the folder stays complete)."""
+    try:
+        push_folder(out, repo_id)
+    except HubUploadError as error:
+        raise SystemExit(f"--push-to-hub: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> dict | None:
