@@ -52,30 +52,28 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_scheduler
 
-from datasets_scripts import load_cosmic_pickle, load_iemocap, load_meld, load_mosi
-from datasets_scripts.erc_metrics.erc_metrics import erc_scores
+from datasets_scripts import LOADERS, load_cosmic_pickle
+from datasets_scripts.atomic_files import atomic_write, atomic_write_json, atomic_write_text
 from datasets_scripts.extract_features import extract_dataset_features
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
 from modeling_synctva.configuration_synctva import MODALITIES
 from modeling_synctva.processing_synctva import SyncTVAProcessor, default_text_encoder
 from modeling_synctva.text_encoders import resolve_text_encoder
-from training.baselines import BiGRUContextClassifier
-from training.checkpointing import (
-    atomic_write,
-    atomic_write_json,
-    atomic_write_text,
+from synctva_training.baselines import BiGRUContextClassifier
+from synctva_training.checkpointing import (
     find_last_checkpoint,
     load_best_weights,
     read_training_state,
     save_checkpoint,
 )
-from training.finetune_text_encoder import CONTEXT_COLUMN, CONTEXT_WINDOW, add_context_column, finetune_text_encoder
-from training.model_card import render_model_card
-from training.plots import plot_confusion_matrix, plot_training_curves
+from synctva_training.erc_metrics.erc_metrics import erc_scores
+from synctva_training.finetune_text_encoder import CONTEXT_COLUMN, CONTEXT_WINDOW, add_context_column, finetune_text_encoder
+from synctva_training.hub_upload import HubUploadError, push_folder
+from synctva_training.model_card import render_model_card
+from synctva_training.plots import plot_confusion_matrix, plot_training_curves
 
 REPO = Path(__file__).resolve().parent
-LOADERS = {"meld": load_meld, "iemocap": load_iemocap, "mosi": load_mosi}
 # Each dataset's graph reach and imbalance recipe, chosen on its validation split by the recipe search of
 # results/experiments.py (results/RESULTS.md, "Recipe"); any flag given on the command line wins.
 FAR_REACH = {"past_window": 30, "future_window": 30, "distance_buckets": [1, 2, 4, 8, 16]}
@@ -580,15 +578,12 @@ def finalize(args, kwargs: dict, state: dict, examples: dict, collator, label_na
 
 
 def push_to_hub(out: Path, repo_id: str) -> None:
-    """Upload the output folder (without checkpoints and process files) to the Hub model repository `repo_id`."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, repo_type="model", exist_ok=True)
-    api.upload_folder(
-        folder_path=str(out), repo_id=repo_id, repo_type="model",
-        ignore_patterns=["checkpoints/*", "processes/*"], commit_message="Upload Sync-TVA trained with train.py",
-    )
+    """Upload the output folder (without checkpoints and process files) to the Hub model repository `repo_id`; a
+    failure ends the run with one line (the folder stays complete)."""
+    try:
+        push_folder(out, repo_id)
+    except HubUploadError as error:
+        raise SystemExit(f"--push-to-hub: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> dict | None:

@@ -1,5 +1,6 @@
-"""Baselines for the benchmark: Sync-TVA's graph over a dense adjacency, a BiGRU context model, and Sync-TVA without
-its graph attention (the bound on any graph formulation's speed-up).
+"""Baselines for the benchmark: Sync-TVA's graph over a dense adjacency, and Sync-TVA without its graph attention
+(the bound on any graph formulation's speed-up). The BiGRU it also times is `synctva_training.baselines`', the model
+of `train.py --baseline gru`.
 
 `DenseGraphSyncTVA` is the formulation GraphSmile and MMGCN use: for every dialogue a Python loop over node pairs
 builds a dense adjacency and edge-type matrix, and the graph attention is computed as dense masked attention over
@@ -133,31 +134,3 @@ def without_graph_attention(model: SyncTVAForEmotionClassification) -> SyncTVAFo
     for layer in model.model.graph_layers:
         layer.attention = OwnStateAttention(layer.attention)
     return model
-
-
-class BiGRUContextModel(nn.Module):
-    """A bidirectional GRU over the utterances of each dialogue (the bc-LSTM / DialogueRNN-style context model):
-    the present modalities' features concatenated (zeros where missing), projected to `hidden_size`, a one-layer
-    BiGRU with `hidden_size` units per direction, and a linear classifier.
-
-    Shapes: features (B, N, F_m), attention_mask (B, N), labels (B, N) -> loss, logits (B, N, num_labels)
-    """
-
-    def __init__(self, feature_sizes: dict[str, int], hidden_size: int, num_labels: int, dropout: float = 0.1):
-        super().__init__()
-        self.modalities = list(feature_sizes)
-        self.projection = nn.Linear(sum(feature_sizes.values()), hidden_size)
-        self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True, bidirectional=True)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(2 * hidden_size, num_labels)
-
-    def forward(self, attention_mask, labels=None, **inputs):
-        features = torch.cat([inputs[f"{m}_features"] for m in self.modalities], dim=-1)
-        states = self.dropout(torch.relu(self.projection(features)))
-        lengths = attention_mask.sum(dim=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(states, lengths, batch_first=True, enforce_sorted=False)
-        context, _ = self.gru(packed)
-        context, _ = nn.utils.rnn.pad_packed_sequence(context, batch_first=True, total_length=states.shape[1])
-        logits = self.classifier(self.dropout(context))
-        loss = None if labels is None else F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-        return loss, logits

@@ -33,8 +33,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
+from datasets_scripts.atomic_files import atomic_write_json  # noqa: E402
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification  # noqa: E402
 from modeling_synctva.collator_synctva import DataCollatorForDialogues, speaker_slots  # noqa: E402
+from modeling_synctva.configuration_synctva import MELD_EMOTIONS  # noqa: E402
 
 
 FEATURE_SIZES = {"text": 384, "audio": 88, "visual": 342}
@@ -66,7 +68,6 @@ def meld_train_dialogues(data_dir: str | None) -> list[dict]:
         train = load_meld(data_dir)["train"]
         return [{"speakers": s, "utterances": u, "labels": lab} for s, u, lab in
                 zip(train["speakers"], train["utterances"], train["labels"])]
-    emotions = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
     folder = Path(data_dir or Path(__file__).resolve().parents[2] / "shared" / "data")
     dialogues: dict[int, list] = {}
     with open(folder / "meld" / "csv" / "train_sent_emo.csv", encoding="utf-8", newline="") as handle:
@@ -76,7 +77,7 @@ def meld_train_dialogues(data_dir: str | None) -> list[dict]:
     for key in sorted(dialogues):
         rows = sorted(dialogues[key], key=lambda row: int(row["Utterance_ID"]))
         out.append({"speakers": [r["Speaker"] for r in rows], "utterances": [r["Utterance"] for r in rows],
-                    "labels": [emotions.index(r["Emotion"]) for r in rows]})
+                    "labels": [MELD_EMOTIONS.index(r["Emotion"]) for r in rows]})
     return out
 
 
@@ -120,6 +121,13 @@ def machine_info(threads: int) -> dict:
     }
 
 
+def gru_baseline(modalities: list[str]) -> torch.nn.Module:
+    """The BiGRU baseline of `train.py --baseline gru` (the one in the results), at Sync-TVA's default sizes."""
+    from synctva_training.baselines import BiGRUContextClassifier
+
+    return BiGRUContextClassifier(SyncTVAConfig(modalities=modalities))
+
+
 def adamw(parameters) -> torch.optim.Optimizer:
     """AdamW as a training run would use it: the fused kernel (Trainer's `optim="adamw_torch_fused"`)."""
     return torch.optim.AdamW(parameters, lr=1e-4, fused=True)
@@ -159,7 +167,7 @@ def bench_training(dialogues: list[dict], args, results: dict) -> None:
     # The baselines share the current model's pieces, so they are imported only when they run: before_after.sh times
     # older versions of the model (`--no-baselines`) with this script.
     if args.baselines:
-        from baselines import BiGRUContextModel, DenseGraphSyncTVA, without_graph_attention
+        from baselines import DenseGraphSyncTVA, without_graph_attention
     collator = DataCollatorForDialogues()
     feature_sets = {"": ["text"]} if args.quick else {"": ["text"], "_tav": ["text", "audio", "visual"]}
     num_batches = 4 if args.quick else 16
@@ -172,9 +180,7 @@ def bench_training(dialogues: list[dict], args, results: dict) -> None:
         trainees = [Trainee("synctva", SyncTVAForEmotionClassification(config))]
         if args.baselines:
             trainees.append(Trainee("dense", DenseGraphSyncTVA(SyncTVAForEmotionClassification(config))))
-            trainees.append(Trainee("gru", BiGRUContextModel({m: FEATURE_SIZES[m] for m in modalities},
-                                                             config.hidden_size, config.num_labels,
-                                                             config.hidden_dropout_prob)))
+            trainees.append(Trainee("gru", gru_baseline(modalities)))
             # Everything but the graph attention: the work any formulation of the graph shares with the dense one.
             trainees.append(Trainee("no_attention", without_graph_attention(SyncTVAForEmotionClassification(config))))
         for trainee in trainees:  # warm-up
@@ -463,14 +469,6 @@ def print_table(results: dict) -> None:
         print(f"  scaling {row}")
 
 
-def write_json(path: str, results: dict) -> None:
-    """Atomic write: a temporary file, then `os.replace`."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(results, handle, indent=2)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer batches, sizes and repeats (about a minute)")
@@ -510,7 +508,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["load_average_end"] = list(os.getloadavg())
     print_table(results)
     if args.json:
-        write_json(args.json, results)
+        atomic_write_json(args.json, results)
     return results
 
 

@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -42,15 +41,13 @@ from transformers.utils import cached_file
 from modeling_synctva.feature_extraction_synctva import SyncTVAFeatureExtractor, load_waveform
 from modeling_synctva.processing_synctva import default_text_encoder
 
-from .iemocap import load_iemocap
-from .meld import load_meld
-from .mosi import load_mosi
+from .atomic_files import atomic_write
+from .loaders import LOADERS
 from .schema import VECTORS
 
 
 POOLING = "mean"
 ENCODER_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
-LOADERS = {"meld": load_meld, "iemocap": load_iemocap, "mosi": load_mosi}
 
 
 def default_cache_dir() -> Path:
@@ -91,18 +88,9 @@ def read_cache(path: Path, lengths: np.ndarray) -> np.ndarray | None:
 
 
 def write_cache(path: Path, features: np.ndarray, lengths: np.ndarray, metadata: dict) -> None:
-    """Write the cache file atomically: to a temporary file in the same folder, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(
-            {"features": features, "lengths": lengths}, temporary, metadata={k: str(v) for k, v in metadata.items()}
-        )
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Write the cache file atomically (`atomic_write`): a crash leaves no partial file."""
+    tensors = {"features": features, "lengths": lengths}
+    atomic_write(path, lambda temporary: save_file(tensors, temporary, metadata={k: str(v) for k, v in metadata.items()}))
 
 
 def load_text_encoder(name_or_path: str, device: str) -> tuple:

@@ -27,6 +27,8 @@ from typing import Any
 import datasets
 import numpy as np
 
+from modeling_synctva.configuration_synctva import MODALITIES
+
 from .iemocap import IEMOCAP_VALID_IDS
 from .safe_pickle import restricted_load
 from .schema import (
@@ -42,8 +44,6 @@ from .schema import (
     speaker_name,
 )
 
-
-MODALITIES = ("text", "audio", "visual")
 
 ROLES = {
     "videoSpeakers": "speakers",

@@ -14,11 +14,12 @@
 """Publish a loaded dataset: Parquet files on disk, or a dataset repository on the Hugging Face Hub."""
 
 import os
-import tempfile
 from pathlib import Path
 
 import datasets
 from huggingface_hub import CommitInfo
+
+from .atomic_files import atomic_write
 
 
 def export_parquet(dataset_dict: datasets.DatasetDict, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -36,15 +37,7 @@ def export_parquet(dataset_dict: datasets.DatasetDict, out_dir: str | os.PathLik
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for split, dataset in dataset_dict.items():
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{split}.", suffix=".parquet.tmp")
-        os.close(handle)
-        try:
-            dataset.to_parquet(temporary)
-            os.replace(temporary, folder / f"{split}.parquet")
-        except BaseException:
-            os.unlink(temporary)
-            raise
-        written[split] = folder / f"{split}.parquet"
+        written[split] = atomic_write(folder / f"{split}.parquet", dataset.to_parquet, suffix=".parquet")
     return written
 
 

@@ -16,7 +16,6 @@
 import csv
 import hashlib
 import os
-import tempfile
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +24,7 @@ from urllib.request import urlopen
 
 import datasets
 
+from .atomic_files import atomic_write_bytes
 from .feature_files import MELD_KEY_OFFSETS, read_meld_features
 from .paths import DATA_DIR_HINT, default_data_dir, is_offline
 from .schema import (
@@ -95,14 +95,7 @@ def download_meld_csvs(folder: Path) -> None:
         digest = hashlib.sha256(content).hexdigest()
         if digest != MELD_CSV_SHA256[name]:
             raise ValueError(f"{url} has sha256 {digest}, expected {MELD_CSV_SHA256[name]}")
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(content)
-            os.replace(temporary, folder / name)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        atomic_write_bytes(folder / name, content)
 
 
 def meld_csv_dir(data_dir: str | os.PathLike | None = None) -> Path:

@@ -29,10 +29,11 @@ from typing import Any
 import datasets
 import numpy as np
 
+from modeling_synctva.configuration_synctva import MELD_EMOTIONS
+
 
 SPLITS = ("train", "validation", "test")
 
-MELD_EMOTIONS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 MELD_SENTIMENTS = ("neutral", "positive", "negative")
 IEMOCAP_EMOTIONS = ("hap", "sad", "neu", "ang", "exc", "fru")
 MOSI_SENTIMENTS = ("negative", "positive")

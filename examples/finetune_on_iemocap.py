@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForTokenClassification, AutoProcessor, Trainer, TrainingArguments
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoProcessor, Trainer, TrainingArguments
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a source checkout: the dataset loaders and the metric module live there
@@ -38,10 +38,10 @@ sys.path.insert(0, str(REPO))  # run from a source checkout: the dataset loaders
 import evaluate  # noqa: E402
 
 from datasets_scripts import load_iemocap  # noqa: E402
+from datasets_scripts.atomic_files import atomic_write_json  # noqa: E402
 from modeling_synctva.collator_synctva import DataCollatorForDialogues  # noqa: E402
-from training.checkpointing import atomic_write_json  # noqa: E402
 
-METRIC = REPO / "datasets_scripts" / "erc_metrics"
+METRIC = REPO / "synctva_training" / "erc_metrics"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,12 +80,15 @@ def main(argv=None) -> dict:
             dataset[split] = dataset[split].select(range(min(limit, len(dataset[split]))))
     label_names = dataset["train"].features["labels"].feature.names
 
+    config = AutoConfig.from_pretrained(args.checkpoint, trust_remote_code=True)
+    # MELD's per-label loss settings do not fit IEMOCAP's labels: plain cross-entropy unless the user sets them
+    config.class_weights, config.class_priors, config.logit_adjustment = None, None, 0.0
+    config.id2label = dict(enumerate(label_names))
+    config.label2id = {name: index for index, name in enumerate(label_names)}
     model = AutoModelForTokenClassification.from_pretrained(
         args.checkpoint,
+        config=config,
         trust_remote_code=True,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
         ignore_mismatched_sizes=True,  # the MELD classifier (7 emotions) is replaced by a new one
     )
     if model.config.text_encoder_config is None:

@@ -26,13 +26,13 @@ from transformers.utils import auto_docstring
 from transformers.video_utils import load_video
 
 from .collator_synctva import speaker_slots
+from .configuration_synctva import MODALITIES
 from .feature_extraction_synctva import SyncTVAFeatureExtractor, load_waveform
 from .text_encoders import resolve_text_encoder
 
 
 HUB_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-MODALITIES = ("text", "audio", "visual")
 
 
 def default_text_encoder() -> str:

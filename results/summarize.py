@@ -7,7 +7,6 @@ selected on the validation split, and the test split was scored once, on that ep
 """
 
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -15,8 +14,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from experiments import command, experiments  # noqa: E402
 
+from datasets_scripts.atomic_files import atomic_write_json, atomic_write_text  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent
 METRICS = ("weighted_f1", "accuracy", "macro_f1")
+PROSE_HEADING = "## Reading the results"
 PUBLISHED = """\
 Published numbers (test split, as each paper reports it; most select the epoch on the test set, and give one run):
 
@@ -187,7 +189,8 @@ def markdown(rows: list[dict]) -> str:
         "Every figure: mean ± sample standard deviation over seeds (n = seeds that finished), in percent. The epoch",
         "of each run is selected on the **validation** split (early stopping on validation weighted F1); the test",
         "split is scored once, on that epoch. Commands: `python results/experiments.py` runs every row (each row's",
-        "command is in `summary.json`), `python results/summarize.py` writes this file.",
+        "command is in `summary.json`), `python results/summarize.py` writes this file's",
+        "tables and keeps its last section, \"Reading the results\", which is written by hand.",
         "",
         "## Main results",
         "",
@@ -210,16 +213,17 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+def kept_prose(path: Path) -> str:
+    """The hand-written part of `path`, from `PROSE_HEADING` to the end: the tables before it are rebuilt, it is kept."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    start = text.find(PROSE_HEADING)
+    return "" if start < 0 else "\n" + text[start:]
 
 
 def main() -> None:
     rows = records()
-    atomic_write(RESULTS / "summary.json", json.dumps(rows, indent=1) + "\n")
-    atomic_write(RESULTS / "RESULTS.md", markdown(rows))
+    atomic_write_json(RESULTS / "summary.json", rows, indent=1)
+    atomic_write_text(RESULTS / "RESULTS.md", markdown(rows) + kept_prose(RESULTS / "RESULTS.md"))
     print(markdown(rows))
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-METRIC_DIR = Path(__file__).resolve().parents[1] / "datasets_scripts" / "erc_metrics"
-MELD_EMOTIONS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+from modeling_synctva.configuration_synctva import MELD_EMOTIONS
+
+METRIC_DIR = Path(__file__).resolve().parents[1] / "synctva_training" / "erc_metrics"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_scores_equal_scikit_learn_with_a_label_list(metric, seed):
         expected = f1_score(references, predictions, labels=labels, average=average, zero_division=0)
         assert result[f"{average}_f1"] == pytest.approx(expected, abs=1e-12)
     per_class = f1_score(references, predictions, labels=labels, average=None, zero_division=0)
-    assert list(result["per_class_f1"]) == MELD_EMOTIONS
+    assert list(result["per_class_f1"]) == list(MELD_EMOTIONS)
     assert list(result["per_class_f1"].values()) == pytest.approx(per_class.tolist(), abs=1e-12)
     assert result["confusion_matrix"] == confusion_matrix(references, predictions, labels=labels).tolist()
 

@@ -16,6 +16,7 @@ import torch
 
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification, SyncTVAModel
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
+from modeling_synctva.configuration_synctva import MELD_EMOTIONS
 from modeling_synctva.modeling_synctva import dialogue_window
 
 REPO = Path(__file__).resolve().parents[1]
@@ -381,14 +382,13 @@ def test_fresh_process_loads_with_trust_remote_code_without_the_package(model, t
 
 def meld_dialogues(data_dir: Path, count: int) -> list[dict]:
     """The first `count` MELD training dialogues from the official CSV: speakers, utterances, labels."""
-    labels = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
     dialogues: dict[int, dict] = {}
     with open(data_dir / "meld" / "csv" / "train_sent_emo.csv", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             dialogue = dialogues.setdefault(int(row["Dialogue_ID"]), {"speakers": [], "utterances": [], "labels": []})
             dialogue["speakers"].append(row["Speaker"])
             dialogue["utterances"].append(row["Utterance"])
-            dialogue["labels"].append(labels.index(row["Emotion"]))
+            dialogue["labels"].append(MELD_EMOTIONS.index(row["Emotion"]))
             if len(dialogues) > count:
                 break
     return [dialogues[key] for key in sorted(dialogues)[:count]]

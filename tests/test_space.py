@@ -37,11 +37,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modeling_synctva.configuration_synctva import MELD_EMOTIONS
+
 
 REPO = Path(__file__).resolve().parents[1]
 APP_FILE = REPO / "space" / "app.py"
 EXAMPLES = json.loads((REPO / "space" / "examples.json").read_text(encoding="utf-8"))["dialogues"]
-MELD_EMOTIONS = {"neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"}
 SERVER_START_TIMEOUT = 180
 CHROMIUM_ARGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -298,7 +299,7 @@ def test_meld_test_dialogue_gets_one_emotion_per_utterance(client):
     assert status.startswith(f"Analysed {len(example['utterances'])} utterances")
     assert column(emotions, "utterance") == example["utterances"]
     predicted = column(emotions, "emotion")
-    assert len(predicted) == len(example["utterances"]) and set(predicted) <= MELD_EMOTIONS
+    assert len(predicted) == len(example["utterances"]) and set(predicted) <= set(MELD_EMOTIONS)
     assert column(emotions, "annotated") == example["emotions"]
     probabilities = np.array([column(emotions, f"p({label})") for label in sorted(MELD_EMOTIONS)]).T
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.01)
@@ -409,7 +410,7 @@ def test_concurrent_clients_get_every_answer_right(server):
     assert len(results) == num_clients * per_client
     for utterances, emotions in results.values():
         assert column(emotions, "utterance") == utterances
-        assert set(column(emotions, "emotion")) <= MELD_EMOTIONS
+        assert set(column(emotions, "emotion")) <= set(MELD_EMOTIONS)
     p50 = statistics.median(latencies)
     p95 = statistics.quantiles(latencies, n=20)[-1]
     print(f"\n{len(latencies)} requests from {num_clients} concurrent clients in {wall:.1f} s "
@@ -456,7 +457,7 @@ def test_browser_fills_the_table_and_reads_the_emotions(server, tmp_path):
             headers = [text.strip() for text in emotions.get_by_role("columnheader").all_inner_texts()]
             emotion_column = headers.index("emotion") - (1 if headers[0] == "" else 0)
             labels = [emotions.get_by_test_id(f"cell-{row}-{emotion_column}").inner_text().strip() for row in range(3)]
-            assert len(labels) == 3 and set(labels) <= MELD_EMOTIONS, labels
+            assert len(labels) == 3 and set(labels) <= set(MELD_EMOTIONS), labels
             page.get_by_role("tab", name="Graph attention").click()
             expect(page.locator("#attention-plot img[src^='data:image/png']")).to_be_visible()
             page.screenshot(path=tmp_path / "space.png", full_page=True)

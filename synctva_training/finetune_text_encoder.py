@@ -38,9 +38,10 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_scheduler
 
-from datasets_scripts.erc_metrics.erc_metrics import erc_scores
-from datasets_scripts.extract_features import encoder_identity, mean_pool
+from datasets_scripts import encoder_identity, mean_pool
 from modeling_synctva.processing_synctva import context_texts
+
+from .erc_metrics.erc_metrics import erc_scores
 
 CONTEXT_COLUMN = "context_utterances"
 CONTEXT_WINDOW = (3, 1)
