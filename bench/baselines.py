@@ -56,7 +56,7 @@ class DenseGraphSyncTVA(nn.Module):
         heads, head_size = attention.num_heads, attention.head_size
         source = attention.source_projection(states)[:, None, :, :]  # (B, 1, V source, H)
         target = attention.target_projection(states)[:, :, None, :]  # (B, V target, 1, H)
-        scores = F.leaky_relu(source + target + attention.edge_type_score(edge_type), negative_slope=0.2)
+        scores = F.leaky_relu(source + target + attention.edge_type_score(edge_type), negative_slope=attention.negative_slope)
         scores = (scores.view(batch_size, num_nodes, num_nodes, heads, head_size) * attention.score_vector).sum(-1)
         scores = scores.masked_fill(~adjacency.unsqueeze(-1), float("-inf"))
         weights = torch.nan_to_num(scores.softmax(dim=2), nan=0.0)  # padding rows have no edge
@@ -75,7 +75,7 @@ class DenseGraphSyncTVA(nn.Module):
             ))
         )
         modality_ids, grid_present = modality_grid(list(features), present)
-        grid_states, _ = base.embed_nodes(features, grid_present)  # (B, N, M, H)
+        grid_states, _ = base.embed_nodes(features, grid_present, attention_mask.sum(dim=1))  # (B, N, M, H)
         node_states = grid_states[grid_present]  # (|V|, H), row-major over (dialogue, utterance, modality)
 
         # Per dialogue: the dense graph from Python loops, then everything padded to (B, V_max, ...).
@@ -98,7 +98,7 @@ class DenseGraphSyncTVA(nn.Module):
         for layer in base.graph_layers:  # GraphAttentionLayer.forward with the dense attention
             attended = self.dense_attention(layer.attention, states, adjacency, edge_type)
             states = layer.attention_norm(states + layer.dropout(attended))
-            update = layer.feed_forward_out(layer.dropout(F.gelu(layer.feed_forward_in(states))))
+            update = layer.feed_forward_out(layer.dropout(layer.activation(layer.feed_forward_in(states))))
             states = layer.feed_forward_norm(states + layer.dropout(update))
 
         grid_states = grid_states.new_zeros(grid_states.shape)
