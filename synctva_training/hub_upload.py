@@ -15,8 +15,9 @@
 
 `upload_file_list` is exactly what `HfApi.upload_folder` sends (every file but `UPLOAD_IGNORE`, through the same
 pattern filter); `check_upload` refuses a folder that would not work as a Hub model (no card with a `model-index`,
-no `config.json` with an `auto_map`, a code file of the `auto_map` missing). `push_folder` uploads; offline, without
-a token or with a token that may not write, it raises `HubUploadError` with one line that says what to do.
+no `config.json` with an `auto_map`, a code file named by the `auto_map` or the `custom_pipelines` missing).
+`push_folder` uploads; offline, without a token or with a token that may not write, it raises `HubUploadError` with
+one line that says what to do.
 """
 
 import json
@@ -49,7 +50,7 @@ def check_upload(folder: str | os.PathLike) -> list[str]:
 
     Raises:
         HubUploadError: `README.md` has no `model-index`, `config.json` has no `auto_map`, or a module the
-            `auto_map` names is not uploaded.
+            `auto_map` or `custom_pipelines` name is not uploaded.
     """
     folder = Path(folder)
     files = upload_file_list(folder)
@@ -58,13 +59,14 @@ def check_upload(folder: str | os.PathLike) -> list[str]:
             raise HubUploadError(f"{folder} has no {needed}: only a Sync-TVA folder that train.py finished can be published")
     if "model-index" not in (metadata_load(folder / "README.md") or {}):
         raise HubUploadError(f"{folder / 'README.md'} has no model-index in its YAML header")
-    auto_map = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("auto_map")
-    if not auto_map:
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if not config.get("auto_map"):
         raise HubUploadError(f"{folder / 'config.json'} has no auto_map: the Hub could not load its remote code")
-    modules = {reference.split(".")[0] + ".py" for reference in auto_map.values() if isinstance(reference, str)}
-    missing = sorted(modules - set(files))
+    references = [r for r in config["auto_map"].values() if isinstance(r, str)]
+    references += [task["impl"] for task in config.get("custom_pipelines", {}).values()]
+    missing = sorted({reference.split(".")[0] + ".py" for reference in references} - set(files))
     if missing:
-        raise HubUploadError(f"{folder} lacks {', '.join(missing)}, named by the auto_map of its config.json")
+        raise HubUploadError(f"{folder} lacks {', '.join(missing)}, named by the auto_map or custom_pipelines of its config.json")
     return files
 
 

@@ -140,6 +140,21 @@ def test_a_folder_without_auto_map_or_model_index_is_refused_before_any_call(tra
     assert api.calls == []
 
 
+def test_a_custom_pipeline_is_refused_without_its_code_file(trained_folder):
+    config = json.loads((trained_folder / "config.json").read_text())
+    config["custom_pipelines"] = {
+        "emotion-recognition-in-conversation": {
+            "impl": "pipeline_synctva.EmotionRecognitionInConversationPipeline", "pt": ["AutoModelForTokenClassification"],
+        }
+    }
+    (trained_folder / "config.json").write_text(json.dumps(config))
+
+    with pytest.raises(HubUploadError, match="lacks pipeline_synctva.py"):
+        check_upload(trained_folder)
+    (trained_folder / "pipeline_synctva.py").write_text("")
+    assert "pipeline_synctva.py" in check_upload(trained_folder)
+
+
 def one_line_exit(folder: Path, monkeypatch, api) -> str:
     """The message train.py's --push-to-hub ends with, the Hub API replaced by `api`."""
     sys.path.insert(0, str(REPO))
