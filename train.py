@@ -57,6 +57,7 @@ from datasets_scripts.atomic_files import atomic_write, atomic_write_json, atomi
 from datasets_scripts.extract_features import extract_dataset_features
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
+from modeling_synctva.pipeline_synctva import EmotionRecognitionInConversationPipeline
 from modeling_synctva.configuration_synctva import MODALITIES
 from modeling_synctva.processing_synctva import SyncTVAProcessor, default_text_encoder
 from modeling_synctva.text_encoders import resolve_text_encoder
@@ -565,6 +566,7 @@ def finalize(args, kwargs: dict, state: dict, examples: dict, collator, label_na
         results["from_tokens_max_abs_diff"] = difference
         final_model.save_pretrained(out)
         processor.save_pretrained(out)
+        EmotionRecognitionInConversationPipeline(model=final_model, processor=processor).save_pretrained(out)
     else:
         feature_model.save_pretrained(out)
 

@@ -259,3 +259,9 @@ def test_iemocap_example_fine_tunes_a_saved_checkpoint_for_a_few_steps(smoke_run
     assert set(config["id2label"].values()) == {"hap", "sad", "neu", "ang", "exc", "fru"}
     assert 0.0 <= results["test"]["test_weighted_f1"] <= 1.0
     assert (out / "model.safetensors").is_file()
+
+
+def test_output_folder_carries_the_emotion_pipeline(smoke_run):
+    config = json.loads((smoke_run / "config.json").read_text())
+    assert "emotion-recognition-in-conversation" in config.get("custom_pipelines", {})
+    assert (smoke_run / "pipeline_synctva.py").is_file()
