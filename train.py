@@ -48,7 +48,7 @@ import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs, InitProcessGroupKwargs
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_scheduler
 
@@ -62,6 +62,7 @@ from modeling_synctva.configuration_synctva import MODALITIES
 from modeling_synctva.processing_synctva import SyncTVAProcessor, default_text_encoder
 from modeling_synctva.text_encoders import resolve_text_encoder
 from synctva_training.baselines import BiGRUContextClassifier
+from synctva_training.batching import LengthPooledSampler
 from synctva_training.checkpointing import (
     find_last_checkpoint,
     load_best_weights,
@@ -85,6 +86,7 @@ DATASET_DEFAULTS = {
     "default": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0},
 }
 MAX_TEXT_LENGTH = 128
+DIALOGUE_POOL_BATCHES = 8
 FROM_TOKENS_TOLERANCE = 1e-4
 # Arguments a resumed run may change: they do not change what the epochs already done computed.
 RESUME_MAY_CHANGE = {"epochs", "patience", "resume", "push_to_hub", "stop_after_epoch", "cpu", "threads", "output_dir", "cache_dir", "data_dir"}
@@ -111,6 +113,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--baseline", choices=["gru"], help="train a bidirectional GRU baseline instead of Sync-TVA")
     model.add_argument("--hidden-size", type=int, default=128, help="128 scores like 256 on MELD text features at twice the speed")
     model.add_argument("--dropout", type=float, default=0.3, help="hidden and attention dropout")
+    model.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the input feature vectors")
+    model.add_argument("--graph-layers", type=int, default=2, help="graph attention layers")
     model.add_argument("--past-window", type=int, help="graph reach back (default: the dataset's, DATASET_DEFAULTS)")
     model.add_argument("--future-window", type=int, help="graph reach ahead (default: the dataset's, DATASET_DEFAULTS)")
     model.add_argument("--distance-buckets", help="comma-separated lower bounds of the edges' distance types, from 1 "
@@ -298,23 +302,6 @@ def class_priors(counts: np.ndarray) -> list[float]:
     return (counts / counts.sum()).tolist()
 
 
-class EpochShuffleSampler(Sampler):
-    """A random order of the dialogues that depends only on (seed, epoch), so a resumed run sees the same order."""
-
-    def __init__(self, size: int, seed: int):
-        self.size, self.seed, self.epoch = size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 10_000 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.size
-
-
 # --- model, evaluation ----------------------------------------------------------------------------------------------
 
 
@@ -333,6 +320,8 @@ def config_kwargs(
         distance_buckets=args.distance_buckets,
         hidden_dropout_prob=args.dropout,
         attention_dropout_prob=args.dropout,
+        feature_dropout_prob=args.feature_dropout,
+        graph_layers=args.graph_layers,
         loss_type=args.loss,
         class_weights=weights,
         class_priors=priors,
@@ -405,7 +394,9 @@ def train(args, accelerator, model, examples: dict, collator, label_names: list[
     # The fused kernel: one pass over all parameters per step instead of several small ops per tensor.
     fused = accelerator.device.type in ("cpu", "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay, fused=fused)
-    sampler = EpochShuffleSampler(len(examples["train"]), args.seed)
+    # Dialogues of similar length share a batch, so padding costs little (pools of DIALOGUE_POOL_BATCHES batches).
+    lengths = [len(example["labels"]) for example in examples["train"]]
+    sampler = LengthPooledSampler(lengths, args.batch_size, args.seed, pool_batches=DIALOGUE_POOL_BATCHES)
     loader = DataLoader(examples["train"], sampler=sampler, batch_size=args.batch_size, collate_fn=collator)
     # Accelerate steps the scheduler once per process per step, so count the steps of all processes together.
     total_steps = len(loader) * args.epochs

@@ -61,6 +61,9 @@ class SyncTVAConfig(PreTrainedConfig):
         Dropout on hidden states.
     attention_dropout_prob (`float`, *optional*, defaults to 0.1):
         Dropout on graph and fusion attention weights.
+    feature_dropout_prob (`float`, *optional*, defaults to 0.0):
+        Dropout on each modality's input feature vectors, before their projection: frozen encoder features are
+        few per utterance and easy to memorise, and dropping their dimensions regularises the projection.
     modality_dropout_prob (`float`, *optional*, defaults to 0.0):
         During training, the probability of hiding one modality of an utterance (never its last one), so that the
         model learns not to lean on a single modality.
@@ -120,6 +123,7 @@ class SyncTVAConfig(PreTrainedConfig):
     distance_buckets: list[int] | tuple[int, ...] = (1,)
     hidden_dropout_prob: float = 0.1
     attention_dropout_prob: float = 0.1
+    feature_dropout_prob: float = 0.0
     modality_dropout_prob: float = 0.0
     layer_norm_eps: float = 1e-5
     hidden_act: str = "gelu"

@@ -129,14 +129,14 @@ class ModalityEnhancement(nn.Module):
     A weak modality is strengthened from its own dialogue, read in order, before it meets the others:
 
     .. math::
-        \mathbf{h}_i &= \mathrm{LN}(\mathbf{W}_{in} \mathbf{x}_i) \\
+        \mathbf{h}_i &= \mathrm{LN}(\mathbf{W}_{in} \mathrm{Dropout}_f(\mathbf{x}_i)) \\
         \mathbf{c}_i &= \big[\overrightarrow{\mathrm{GRU}}(p_1 \mathbf{h}_1, \dots, p_i \mathbf{h}_i) ;
                        \overleftarrow{\mathrm{GRU}}(p_N \mathbf{h}_N, \dots, p_i \mathbf{h}_i)\big] \\
         \mathbf{g}_i &= \sigma(\mathbf{W}_g [\mathbf{h}_i ; \mathbf{c}_i]) \\
         \mathbf{h}'_i &= \mathrm{LN}\big(\mathbf{h}_i + \mathbf{g}_i \odot \mathrm{Dropout}(\mathbf{W}_c \mathbf{c}_i)\big)
 
-    with :math:`p_j` 1 where the modality is present in utterance :math:`j` (an absent one reads as zeros) and
-    :math:`N` the dialogue's length. Each direction has `hidden_size / 2` units; in causal mode
+    with :math:`\mathrm{Dropout}_f` the feature dropout (`config.feature_dropout_prob`), :math:`p_j` 1 where the
+    modality is present in utterance :math:`j` (an absent one reads as zeros) and :math:`N` the dialogue's length. Each direction has `hidden_size / 2` units; in causal mode
     (`future_window=0`) there is only the forward GRU, with `hidden_size` units, and its last hidden state is what
     a stream carries from one piece of the dialogue to the next (`SyncTVAStreamer`). With
     `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`. Every utterance gets a state;
@@ -152,6 +152,7 @@ class ModalityEnhancement(nn.Module):
         feature_size = getattr(config, f"{modality}_feature_size")
         self.enhance = config.use_modality_enhancement
         self.causal = config.is_causal
+        self.feature_dropout = nn.Dropout(config.feature_dropout_prob)
         self.input_projection = nn.Linear(feature_size, config.hidden_size)
         self.input_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         # CODEPATH: ablation checkpoints (use_modality_enhancement=False) keep the projection only.
@@ -174,7 +175,7 @@ class ModalityEnhancement(nn.Module):
         lengths: torch.Tensor,
         carried: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        states = self.input_norm(self.input_projection(features))  # (B, N, H)
+        states = self.input_norm(self.input_projection(self.feature_dropout(features)))  # (B, N, H)
         if not self.enhance:
             return states, None
         inputs = states * present.unsqueeze(-1).to(states.dtype)

@@ -29,11 +29,12 @@ class BiGRUContextClassifier(nn.Module):
     r"""Concatenated modality features, a projection, a bidirectional GRU over the utterances, a classifier.
 
     .. math::
-        \mathbf{h}_i = \mathrm{ReLU}(\mathbf{W} [\mathbf{x}^t_i ; \mathbf{x}^a_i ; \mathbf{x}^v_i]), \quad
+        \mathbf{h}_i = \mathrm{ReLU}(\mathbf{W} \mathrm{Dropout}_f[\mathbf{x}^t_i ; \mathbf{x}^a_i ; \mathbf{x}^v_i]), \quad
         \mathbf{u}_i = \mathrm{BiGRU}(\mathbf{h}_1, \dots, \mathbf{h}_N)_i, \quad
         \mathbf{y}_i = \mathbf{W}_c \mathbf{u}_i
 
-    An absent modality contributes zeros. Each GRU direction has `hidden_size / 2` units, so the context states
+    :math:`\mathrm{Dropout}_f` is Sync-TVA's feature dropout (`config.feature_dropout_prob`), so both models are
+    regularised alike. An absent modality contributes zeros. Each GRU direction has `hidden_size / 2` units, so the context states
     have Sync-TVA's hidden size. Speakers are not used. Loss and label handling are Sync-TVA's
     (`emotion_classification_loss`, reading `loss_type`, `class_weights` and `focal_gamma` from `config`).
 
@@ -47,6 +48,7 @@ class BiGRUContextClassifier(nn.Module):
             raise ValueError(f"the GRU baseline needs an even `hidden_size`, got {config.hidden_size}")
         self.config = config
         input_size = sum(getattr(config, f"{modality}_feature_size") for modality in config.modalities)
+        self.feature_dropout = nn.Dropout(config.feature_dropout_prob)
         self.projection = nn.Linear(input_size, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.context = nn.GRU(config.hidden_size, config.hidden_size // 2, batch_first=True, bidirectional=True)
@@ -67,7 +69,7 @@ class BiGRUContextClassifier(nn.Module):
             if modality_mask is not None:
                 features = features * modality_mask[..., index : index + 1].to(features.dtype)
             parts.append(features)
-        states = self.dropout(torch.relu(self.projection(torch.cat(parts, dim=-1))))
+        states = self.dropout(torch.relu(self.projection(self.feature_dropout(torch.cat(parts, dim=-1)))))
         lengths = attention_mask.sum(dim=1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(states, lengths, batch_first=True, enforce_sorted=False)
         context, _ = self.context(packed)

@@ -41,6 +41,7 @@ from transformers import AutoModel, AutoTokenizer, get_scheduler
 from datasets_scripts import encoder_identity, mean_pool
 from modeling_synctva.processing_synctva import context_texts
 
+from .batching import length_pooled_batches
 from .erc_metrics.erc_metrics import erc_scores
 
 CONTEXT_COLUMN = "context_utterances"
@@ -85,22 +86,6 @@ def labelled_texts(dataset: datasets.Dataset) -> tuple[list[str], np.ndarray]:
                 texts.append(text)
                 labels.append(label)
     return texts, np.asarray(labels, dtype=np.int64)
-
-
-def length_pooled_batches(lengths: list[int], batch_size: int, generator: torch.Generator, pool_batches: int = 50) -> list[list[int]]:
-    """One epoch's batches of strings of similar length, in random order.
-
-    A random permutation is cut into pools of `pool_batches * batch_size` strings; each pool is sorted by length and
-    cut into batches, and the batches of all pools are shuffled. A batch is padded to its longest string, so this
-    pads far less than plain random batches while every epoch still draws different batches.
-    """
-    order = torch.randperm(len(lengths), generator=generator).tolist()
-    pool_size = pool_batches * batch_size
-    batches = []
-    for start in range(0, len(order), pool_size):
-        pool = sorted(order[start : start + pool_size], key=lambda i: lengths[i])
-        batches += [pool[i : i + batch_size] for i in range(0, len(pool), batch_size)]
-    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def finetuned_key(text_encoder: str, dataset_name: str, splits: dict[str, tuple[list[str], np.ndarray]], settings: dict) -> str:

@@ -216,6 +216,26 @@ def test_edge_count_is_linear_in_utterances_times_window():
     assert int(has_edge.sum()) == 1000 * 6 - (1 + 2 + 3) - (1 + 2)
 
 
+def test_feature_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    # No other dropout, so only the feature dropout can change the training-mode output.
+    no_dropout = dict(hidden_dropout_prob=0.0, attention_dropout_prob=0.0)
+    model = SyncTVAForEmotionClassification(small_config(feature_dropout_prob=0.5, **no_dropout))
+    batch = batch_of([made_up_dialogue(5, seed=1)])  # made-up features
+    model.eval()
+    with torch.no_grad():
+        first, second = model(**batch).logits, model(**batch).logits
+        model.train()
+        dropped = model(**batch).logits
+        model.config.feature_dropout_prob = 0.0
+        for enhancement in model.model.enhancements.values():
+            enhancement.feature_dropout.p = 0.0
+        undropped = model(**batch).logits
+    torch.testing.assert_close(first, second)
+    torch.testing.assert_close(undropped, first)
+    assert not torch.allclose(dropped, first)
+
+
 def test_every_parameter_gets_a_gradient():
     torch.manual_seed(0)
     model = SyncTVAForEmotionClassification(small_config(hidden_dropout_prob=0.0)).train()

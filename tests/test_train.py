@@ -192,7 +192,7 @@ def test_context_strings_put_the_target_first_then_past_and_future():
 
 
 def test_length_pooled_batches_cover_every_string_once_and_pad_less_than_random_batches():
-    from synctva_training.finetune_text_encoder import length_pooled_batches
+    from synctva_training.batching import length_pooled_batches
 
     lengths = torch.randint(1, 200, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
     batches = length_pooled_batches(lengths, 32, torch.Generator().manual_seed(1), pool_batches=10)
@@ -205,6 +205,27 @@ def test_length_pooled_batches_cover_every_string_once_and_pad_less_than_random_
     assert max(len(batch) for batch in batches) == 32
     assert padded_tokens(batches) < 0.7 * padded_tokens([group.tolist() for group in random_batches])
     assert batches != length_pooled_batches(lengths, 32, torch.Generator().manual_seed(2), pool_batches=10)
+
+
+def test_dialogue_sampler_gives_the_pooled_batches_whole_and_depends_only_on_seed_and_epoch():
+    from synctva_training.batching import LengthPooledSampler
+
+    lengths = torch.randint(1, 40, (103,), generator=torch.Generator().manual_seed(0)).tolist()
+    sampler = LengthPooledSampler(lengths, batch_size=8, seed=3, pool_batches=4)
+    sampler.set_epoch(2)
+    order = list(sampler)
+    batches = [order[i : i + 8] for i in range(0, len(order), 8)]
+    random_batches = [list(range(103))[i : i + 8] for i in range(0, 103, 8)]
+
+    def padded(groups):
+        return sum(len(group) * max(lengths[i] for i in group) for group in groups)
+
+    assert sorted(order) == list(range(103))
+    assert [len(batch) for batch in batches[:-1]] == [8] * 12  # the one short batch comes last
+    assert padded(batches) < 0.8 * padded(random_batches)
+    assert list(sampler) == order
+    sampler.set_epoch(3)
+    assert list(sampler) != order
 
 
 def test_finetuned_text_encoder_is_saved_once_and_reused(tmp_path, data_dir_session, one_thread):
