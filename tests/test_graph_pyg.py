@@ -266,3 +266,15 @@ def test_explains_a_real_meld_test_utterance(data_dir):
     torch.testing.assert_close(
         explained.explanation.prediction[explained.explanation.index[0]], model(**inputs).logits[0, utterance]
     )
+
+
+def test_train_flags_choose_the_graph_and_reach_the_checkpoint_config():
+    import train
+
+    args = train.parse_args(["--dataset", "iemocap", "--graph-implementation", "pyg", "--whole-dialogue-graph"])
+    kwargs = train.config_kwargs(args, ["a", "b"], ["text"], {"text": 12}, None, [0.5, 0.5])
+    config = SyncTVAConfig(**kwargs)
+    assert config.graph_implementation == "pyg" and config.whole_dialogue_graph
+    assert SyncTVAConfig.from_dict(config.to_dict()).whole_dialogue_graph  # what save_pretrained writes, read back
+    with pytest.raises(SystemExit):
+        train.parse_args(["--dataset", "iemocap", "--whole-dialogue-graph"])
