@@ -19,8 +19,11 @@ The data flows, top to bottom of this file:
    size and enhance them, through a gate, with a recurrent read of the same modality over the dialogue.
 2. `dialogue_window`: one node per (utterance, present modality); typed edges inside a past/future window,
    within and across modalities, typed by modality pair, direction, speaker and distance, stored per window slot.
-3. `GraphAttentionLayer` (a `RelationalGraphAttention` message-passing layer, residuals, normalisation): attention
-   over the typed edges of the heterogeneous cross-modal graph.
+   `dialogue_edge_list` gives the same graph as a PyTorch Geometric edge list, and graphs a window cannot hold (the
+   whole dialogue, extra edges).
+3. `GraphAttentionLayer` (a relational graph attention layer, residuals, normalisation): attention over the typed
+   edges of the heterogeneous cross-modal graph, by the window kernel `RelationalGraphAttention` or, with the same
+   weights, the PyTorch Geometric layer `RelationalGraphAttentionConv` (`config.graph_implementation`).
 4. `CrossModalFusion`: per utterance, each modality attends to the other two; a gate with a learned reliability
    per modality weighs them.
 5. A linear classifier gives one emotion per utterance.
