@@ -918,6 +918,14 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
             self.config.speaker_aware_edges, self.config.distance_buckets, extra_edge_index,
         )
 
+    def dialogue_graph(self, extra_edge_index: torch.Tensor | None = None, **inputs):
+        """The graph this model's graph layers run on for `inputs` (keyword inputs of `forward`) as PyTorch Geometric
+        objects: a `Batch` and a `HeteroData` (see `graph_synctva.build_dialogue_graph`)."""
+        # Imported here because graph_synctva builds on this file; the import also makes remote code ship it.
+        from .graph_synctva import build_dialogue_graph
+
+        return build_dialogue_graph(self, extra_edge_index, **inputs)
+
     def drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
         """During training, hide each (utterance, modality) with `config.modality_dropout_prob`, never the last
         modality of an utterance. Shapes: (B, N, 3) -> (B, N, 3)"""

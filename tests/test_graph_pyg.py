@@ -278,3 +278,22 @@ def test_train_flags_choose_the_graph_and_reach_the_checkpoint_config():
     assert SyncTVAConfig.from_dict(config.to_dict()).whole_dialogue_graph  # what save_pretrained writes, read back
     with pytest.raises(SystemExit):
         train.parse_args(["--dataset", "iemocap", "--whole-dialogue-graph"])
+
+
+def test_remote_code_ships_the_graph_file_and_builds_the_graph(tmp_path, run_without_the_package):
+    """A checkpoint saved as remote code holds graph_synctva.py, and a process without this repository's packages
+    builds the PyG graph from it (`SyncTVAModel.dialogue_graph`)."""
+    model = SyncTVAForEmotionClassification(small_config())
+    model.register_for_auto_class("AutoModelForTokenClassification")
+    model.config.register_for_auto_class()
+    model.save_pretrained(tmp_path / "checkpoint")
+    assert (tmp_path / "checkpoint" / "graph_synctva.py").is_file()
+    result = run_without_the_package(f"""
+        import torch
+        from transformers import AutoModelForTokenClassification
+        model = AutoModelForTokenClassification.from_pretrained({str(tmp_path / "checkpoint")!r}, trust_remote_code=True)
+        graphs = model.model.dialogue_graph(text_features=torch.randn(1, 4, 12), speaker_ids=torch.tensor([[0, 1, 0, 1]]))
+        print(graphs.homogeneous.num_nodes, graphs.heterogeneous.node_types)
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "4 ['text', 'audio', 'visual']"
