@@ -900,9 +900,9 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         if extra_edge_index is not None:
             real = present.any(dim=-1).flatten()  # (B * N,)
             num_utterances = present.shape[1]
-            if extra_edge_index.dim() != 2 or extra_edge_index.shape[0] != 2 or extra_edge_index.is_floating_point():
+            if extra_edge_index.dim() != 2 or extra_edge_index.shape[0] != 2 or extra_edge_index.dtype != torch.long:
                 raise ValueError(
-                    "`extra_edge_index` must be an integer tensor of shape (2, num_extra_edges), got "
+                    "`extra_edge_index` must be a long tensor of shape (2, num_extra_edges), got "
                     f"{extra_edge_index.dtype} {tuple(extra_edge_index.shape)}"
                 )
             if ((extra_edge_index < 0) | (extra_edge_index >= real.numel())).any() or not real[extra_edge_index].all():

@@ -187,6 +187,8 @@ def test_extra_edges_reach_beyond_the_window():
         pyg(**batch, extra_edge_index=torch.tensor([[0], [5]]))  # the first dialogue has 3 utterances
     with pytest.raises(ValueError, match="shape"):
         pyg(**batch, extra_edge_index=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="long tensor"):
+        pyg(**batch, extra_edge_index=torch.tensor([[0.0], [1.0]]))
 
 
 def test_pyg_layer_checks_its_arguments():
