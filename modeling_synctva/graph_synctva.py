@@ -84,8 +84,9 @@ class DialogueGraphs(NamedTuple):
 
 
 def graph_parts(model: SyncTVAModel, inputs: dict, extra_edge_index: torch.Tensor | None = None) -> GraphParts:
-    """The graph `model` (the encoder) runs its graph layers on for `inputs` (keyword inputs of `forward`), in
-    evaluation: no modality is dropped."""
+    """The graph `model` (the encoder) runs its graph layers on for `inputs` (keyword inputs of `forward`). No
+    modality is dropped (`modality_dropout_prob` belongs to training steps of `forward`); the enhancement runs in the
+    model's current mode."""
     unknown = set(inputs) - set(MODEL_INPUTS) - {"labels"}
     if unknown:
         raise ValueError(f"unknown inputs {sorted(unknown)}: expected some of {MODEL_INPUTS}")
