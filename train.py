@@ -58,7 +58,7 @@ from datasets_scripts.extract_features import extract_dataset_features
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
 from modeling_synctva.pipeline_synctva import EmotionRecognitionInConversationPipeline
-from modeling_synctva.configuration_synctva import MODALITIES
+from modeling_synctva.configuration_synctva import GRAPH_IMPLEMENTATIONS, MODALITIES
 from modeling_synctva.processing_synctva import SyncTVAProcessor, default_text_encoder
 from modeling_synctva.text_encoders import resolve_text_encoder
 from synctva_training.baselines import BiGRUContextClassifier
@@ -119,6 +119,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--future-window", type=int, help="graph reach ahead (default: the dataset's, DATASET_DEFAULTS)")
     model.add_argument("--distance-buckets", help="comma-separated lower bounds of the edges' distance types, from 1 "
                        "(default: the dataset's, DATASET_DEFAULTS)")
+    model.add_argument("--graph-implementation", choices=GRAPH_IMPLEMENTATIONS, default="window",
+                       help="the graph attention: window (the fast kernel) or pyg (a PyTorch Geometric layer, any graph); "
+                       "the weights are the same")
+    model.add_argument("--whole-dialogue-graph", action="store_true", help="every utterance of a dialogue sends to "
+                       "every utterance of it (the windows no longer cap the graph; --distance-buckets still type the "
+                       "edges); needs --graph-implementation pyg")
     model.add_argument("--no-enhancement", action="store_true", help="ablation: no modality enhancement (MSDE)")
     model.add_argument("--no-graph", action="store_true", help="ablation: no cross-modal graph attention")
     model.add_argument("--no-fusion", action="store_true", help="ablation: mean instead of cross-attention fusion")
@@ -173,6 +179,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.distance_buckets = [int(b) for b in args.distance_buckets.split(",") if b.strip()]
     if args.past_window < 0 or args.future_window < 0:
         parser.error("--past-window and --future-window must be >= 0")
+    if args.whole_dialogue_graph and args.graph_implementation != "pyg":
+        parser.error("--whole-dialogue-graph needs --graph-implementation pyg (the window kernel only reaches its window)")
     args.dataset_name = args.dataset or f"cosmic-{Path(args.cosmic_pickle).stem}"
     args.output_dir = args.output_dir or f"synctva-{args.dataset_name}"
     return args
@@ -318,6 +326,8 @@ def config_kwargs(
         past_window=args.past_window,
         future_window=args.future_window,
         distance_buckets=args.distance_buckets,
+        graph_implementation=args.graph_implementation,
+        whole_dialogue_graph=args.whole_dialogue_graph,
         hidden_dropout_prob=args.dropout,
         attention_dropout_prob=args.dropout,
         feature_dropout_prob=args.feature_dropout,

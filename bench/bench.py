@@ -374,6 +374,70 @@ def bench_streaming(dialogues: list[dict], args, results: dict) -> None:
     results["stream_max_abs_diff"] = max_difference
 
 
+def bench_graph_implementations(dialogues: list[dict], args, results: dict) -> None:
+    """The two graph attentions of `config.graph_implementation` with the same weights, interleaved on the same inputs:
+    the window kernel (`window`, the default) and the PyTorch Geometric layer over an edge list (`pyg`), and that
+    layer over the whole dialogue (`pyg_whole`, `whole_dialogue_graph`, which the window kernel cannot run).
+    Training throughput (batch 16, text and T+A+V), eager latency per dialogue at batch 1, and one forward over a
+    2,000-utterance T+A+V dialogue (window graph: the whole dialogue's 36 million edges do not fit)."""
+    configs = {
+        "window": SyncTVAConfig(),
+        "pyg": SyncTVAConfig(graph_implementation="pyg"),
+        "pyg_whole": SyncTVAConfig(graph_implementation="pyg", whole_dialogue_graph=True),
+    }
+    torch.manual_seed(0)
+    reference = SyncTVAForEmotionClassification(configs["window"])
+
+    def twin(name: str) -> SyncTVAForEmotionClassification:
+        model = SyncTVAForEmotionClassification(configs[name])
+        model.load_state_dict(reference.state_dict())
+        return model
+
+    collator = DataCollatorForDialogues()
+    for suffix, modalities in {"": ["text"], "_tav": ["text", "audio", "visual"]}.items():
+        subset = shuffled_batches(with_features(dialogues, modalities))[: 3 if args.quick else 12]
+        trainees = [Trainee(name, twin(name)) for name in configs]
+        for trainee in trainees:  # warm-up
+            time_epoch(trainee, subset[:1], collator)
+        seconds = {t.name: [] for t in trainees}
+        for _ in range(2 if args.quick else 3):
+            for trainee in trainees:
+                seconds[trainee.name].append(time_epoch(trainee, subset, collator))
+        num_dialogues = sum(len(b) for b in subset)
+        for name, values in seconds.items():
+            results[f"graph_train_dialogues_per_s_{name}{suffix}"] = num_dialogues / statistics.median(values)
+
+        models = {name: twin(name).eval() for name in configs}
+        generator = torch.Generator().manual_seed(0)
+        inputs = [dialogue_inputs(d, modalities, generator) for d in random.Random(1).sample(dialogues, 20 if args.quick else 100)]
+        times = {name: [] for name in models}
+        with torch.inference_mode():
+            difference = max(float((models["pyg"](**b).logits - models["window"](**b).logits).abs().max()) for b in inputs)
+            results[f"graph_pyg_max_abs_diff{suffix}"] = difference
+            for batch in inputs[:5]:  # warm-up
+                for model in models.values():
+                    model(**batch)
+            for batch in inputs:
+                for name, model in models.items():
+                    start = time.perf_counter()
+                    model(**batch)
+                    times[name].append(time.perf_counter() - start)
+        for name, values in times.items():
+            results[f"graph_infer_p50_ms_{name}{suffix}"] = 1e3 * statistics.median(values)
+
+    long_dialogue = {f"{m}_features": torch.randn(1, 2000, size) for m, size in FEATURE_SIZES.items()}
+    long_dialogue["speaker_ids"] = torch.randint(0, 4, (1, 2000))
+    with torch.inference_mode():
+        for name in ("window", "pyg"):
+            model, times = twin(name).eval(), []
+            for _ in range(2 if args.quick else 4):  # the first is a warm-up
+                start = time.perf_counter()
+                out = model(**long_dialogue)
+                times.append(time.perf_counter() - start)
+            results[f"graph_forward_s_2000_{name}"] = statistics.median(times[1:])
+        results["graph_edges_2000"] = out.edge_index.shape[1]
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process in MiB: `VmHWM` of /proc/self/status on Linux (it starts afresh at exec,
     unlike `ru_maxrss`, which a child spawned by a large parent inherits), else `getrusage`'s max RSS."""
@@ -475,8 +539,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads (default: all cores)")
     parser.add_argument("--data-dir", help="folder holding meld/csv (default: the loader's default)")
-    parser.add_argument("--sections", default="train,infer,e2e,stream,scaling",
-                        help="comma-separated subset of train,infer,e2e,stream,scaling,profile")
+    parser.add_argument("--sections", default="train,infer,e2e,stream,scaling,graph",
+                        help="comma-separated subset of train,infer,e2e,stream,scaling,graph,profile")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the torch.compile variant of inference (its compilation takes minutes)")
     parser.add_argument("--no-baselines", dest="baselines", action="store_false",
@@ -498,6 +562,7 @@ def main(argv: list[str] | None = None) -> dict:
         "e2e": lambda: bench_end_to_end(dialogues, args, results),
         "stream": lambda: bench_streaming(dialogues, args, results),
         "scaling": lambda: bench_scaling(args, results),
+        "graph": lambda: bench_graph_implementations(dialogues, args, results),
         "profile": lambda: bench_profile(dialogues, results),
     }
     for name in args.sections.split(","):

@@ -22,6 +22,8 @@ from transformers.utils import auto_docstring
 
 MODALITIES = ("text", "audio", "visual")
 MELD_EMOTIONS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
+GRAPH_IMPLEMENTATIONS = ("window", "pyg")
+"""The values of `graph_implementation`: the keys of the modeling file's `GRAPH_ATTENTION_IMPLEMENTATIONS`."""
 
 
 def edge_relation_count(speaker_aware: bool, num_distance_buckets: int) -> int:
@@ -57,6 +59,16 @@ class SyncTVAConfig(PreTrainedConfig):
         distances `d` with `distance_buckets[k] <= d < distance_buckets[k + 1]`. Increasing, starting at 1; `[1]`
         types every distance alike, `[1, 2, 4, 8]` tells neighbours, near and far utterances apart (for windows
         that reach far).
+    graph_implementation (`str`, *optional*, defaults to `"window"`):
+        How the graph attention runs, with the same weights either way (a key of `GRAPH_ATTENTION_IMPLEMENTATIONS`
+        in the modeling file): `"window"`, the fast kernel over each utterance's window of `past_window` /
+        `future_window` utterances; `"pyg"`, a PyTorch Geometric `MessagePassing` layer over an edge list, for any
+        graph: the window, the whole dialogue (`whole_dialogue_graph`) and extra edges given to `forward`
+        (`extra_edge_index`).
+    whole_dialogue_graph (`bool`, *optional*, defaults to `False`):
+        Whether every utterance of a dialogue sends to every utterance of it, however far (`past_window` and
+        `future_window` then no longer cap the graph; `distance_buckets` still type the edges). Needs
+        `graph_implementation="pyg"`.
     hidden_dropout_prob (`float`, *optional*, defaults to 0.1):
         Dropout on hidden states.
     attention_dropout_prob (`float`, *optional*, defaults to 0.1):
@@ -121,6 +133,8 @@ class SyncTVAConfig(PreTrainedConfig):
     future_window: int = 3
     speaker_aware_edges: bool = True
     distance_buckets: list[int] | tuple[int, ...] = (1,)
+    graph_implementation: str = "window"
+    whole_dialogue_graph: bool = False
     hidden_dropout_prob: float = 0.1
     attention_dropout_prob: float = 0.1
     feature_dropout_prob: float = 0.0
@@ -166,6 +180,15 @@ class SyncTVAConfig(PreTrainedConfig):
         buckets = self.distance_buckets
         if not buckets or buckets[0] != 1 or any(b >= c for b, c in zip(buckets, buckets[1:])):
             raise ValueError(f"`distance_buckets` must increase strictly from 1, got {buckets}")
+        if self.graph_implementation not in GRAPH_IMPLEMENTATIONS:
+            raise ValueError(
+                f"`graph_implementation` must be one of {GRAPH_IMPLEMENTATIONS}, got {self.graph_implementation!r}"
+            )
+        if self.whole_dialogue_graph and self.graph_implementation == "window":
+            raise ValueError(
+                "`whole_dialogue_graph=True` needs `graph_implementation=\"pyg\"`: the window kernel only reaches "
+                f"{self.past_window} utterances back and {self.future_window} ahead"
+            )
         if self.text_encoder_config is not None:
             self.text_feature_size = self.text_encoder_config.hidden_size
 
@@ -181,7 +204,8 @@ class SyncTVAConfig(PreTrainedConfig):
 
     @property
     def is_causal(self) -> bool:
-        return self.future_window == 0
+        """Whether no utterance's output depends on a later utterance (`future_window=0`, window graph)."""
+        return self.future_window == 0 and not self.whole_dialogue_graph
 
 
 __all__ = ["SyncTVAConfig", "edge_relation_count"]

@@ -19,8 +19,11 @@ The data flows, top to bottom of this file:
    size and enhance them, through a gate, with a recurrent read of the same modality over the dialogue.
 2. `dialogue_window`: one node per (utterance, present modality); typed edges inside a past/future window,
    within and across modalities, typed by modality pair, direction, speaker and distance, stored per window slot.
-3. `GraphAttentionLayer` (a `RelationalGraphAttention` message-passing layer, residuals, normalisation): attention
-   over the typed edges of the heterogeneous cross-modal graph.
+   `dialogue_edge_list` gives the same graph as a PyTorch Geometric edge list, and graphs a window cannot hold (the
+   whole dialogue, extra edges).
+3. `GraphAttentionLayer` (a relational graph attention layer, residuals, normalisation): attention over the typed
+   edges of the heterogeneous cross-modal graph, by the window kernel `RelationalGraphAttention` or, with the same
+   weights, the PyTorch Geometric layer `RelationalGraphAttentionConv` (`config.graph_implementation`).
 4. `CrossModalFusion`: per utterance, each modality attends to the other two; a gate with a learned reliability
    per modality weighs them.
 5. A linear classifier gives one emotion per utterance.
@@ -28,10 +31,13 @@ The data flows, top to bottom of this file:
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import coalesce, softmax
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
@@ -62,7 +68,12 @@ class SyncTVAModelOutput(ModelOutput):
         utterances: `edge_type[b, i, k, s, t]` is the type of the edge from modality `s` of utterance
         `i + k - config.past_window` to modality `t` of utterance `i`, `(3 * source_modality + target_modality) *
         config.num_edge_relations + relation`, and -1 where there is no edge. The modality axes list the modalities
-        that were given, in (text, audio, visual) order.
+        that were given, in (text, audio, visual) order. With `config.graph_implementation="pyg"`, the type of
+        each edge of `edge_index`, of shape `(num_edges,)`.
+    edge_index (`torch.LongTensor` of shape `(2, num_edges)`, with `config.graph_implementation="pyg"` only):
+        The graph as an edge list (source and target node of each edge), over the nodes of the present
+        (utterance, modality) cells of the `(batch_size, num_utterances, num_modalities)` grid in row-major order
+        (`graph_synctva.build_dialogue_graph` gives it as PyTorch Geometric objects).
     hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
         States of shape `(batch_size, num_utterances, num_modalities, hidden_size)`: the enhanced inputs, then the
         output of each graph layer (only the cells of present modalities are meaningful).
@@ -72,12 +83,15 @@ class SyncTVAModelOutput(ModelOutput):
         edge), then the fusion attention of shape `(batch_size, num_utterances, num_attention_heads,
         num_modalities, num_modalities)` (query modality, key modality). In training mode on a batch of several
         dialogues, the graph runs on their real utterances packed into one row, and `hidden_states` and
-        `attentions` come in that layout: `(1, num_real_utterances, ...)`.
+        `attentions` come in that layout: `(1, num_real_utterances, ...)`. With `config.graph_implementation="pyg"`,
+        graph states are of shape `(num_nodes, hidden_size)` and graph attentions `(num_edges, num_attention_heads)`,
+        over the nodes and edges of `edge_index`, in training as in evaluation.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     modality_weights: torch.FloatTensor | None = None
     edge_type: torch.LongTensor | None = None
+    edge_index: torch.LongTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple | None = None
 
@@ -94,7 +108,9 @@ class SyncTVAEmotionClassifierOutput(ModelOutput):
         How much each modality contributed to each utterance (see `SyncTVAModelOutput`).
     edge_type (`torch.LongTensor` of shape `(batch_size, num_utterances, window, num_modalities, num_modalities)`):
         The graph: the type of every edge in each utterance's window, -1 where there is none (see
-        `SyncTVAModelOutput`).
+        `SyncTVAModelOutput`); `(num_edges,)` with `config.graph_implementation="pyg"`.
+    edge_index (`torch.LongTensor` of shape `(2, num_edges)`, with `config.graph_implementation="pyg"` only):
+        The graph as an edge list over the present (utterance, modality) nodes (see `SyncTVAModelOutput`).
     hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
         States of the (utterance, modality) grid: the enhanced inputs, then the output of each graph layer.
     attentions (`tuple`, returned with `output_attentions=True`):
@@ -105,6 +121,7 @@ class SyncTVAEmotionClassifierOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     modality_weights: torch.FloatTensor | None = None
     edge_type: torch.LongTensor | None = None
+    edge_index: torch.LongTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple | None = None
 
@@ -250,18 +267,95 @@ def dialogue_window(
     has_edge = source_present.unsqueeze(-1) & present[:, :, None, None, :]
 
     offsets = torch.arange(-past_window, future_window + 1, device=present.device)  # (K,)
-    num_speaker_relations, num_buckets = (2 if speaker_aware else 1), len(distance_buckets)
-    boundaries = torch.tensor(distance_buckets, device=present.device)
-    bucket = torch.bucketize(offsets.abs(), boundaries, right=True) - 1  # (K,), -1 for the utterance itself
-    relation = 1 + (offsets > 0).long() * num_speaker_relations * num_buckets + bucket  # (K,)
+    other_speaker = None
     if speaker_aware:
         other_speaker = window_slots(speaker_ids, past_window, future_window) != speaker_ids.unsqueeze(-1)  # (B, N, K)
-        relation = relation + other_speaker.long() * num_buckets
-    relation = torch.where(offsets == 0, 0, relation)
-    num_relations = edge_relation_count(speaker_aware, num_buckets)
+    relation = edge_relation(offsets, other_speaker, distance_buckets)  # (K,) or (B, N, K)
+    num_relations = edge_relation_count(speaker_aware, len(distance_buckets))
     modality_pair = modality_ids[:, None] * len(MODALITIES) + modality_ids[None, :]  # (source, target)
     edge_type = modality_pair * num_relations + relation[..., None, None]
     return edge_type.expand_as(has_edge), has_edge
+
+
+def edge_relation(
+    offsets: torch.Tensor, other_speaker: torch.Tensor | None, distance_buckets: list[int]
+) -> torch.Tensor:
+    r"""The relation :math:`r` of `dialogue_window`'s edge types for edges whose source utterance is `offsets`
+    utterances after the target (negative: before), from another speaker where `other_speaker` (None: edges are
+    not typed by speaker).
+
+    Shapes:
+        offsets (*), other_speaker (*) or None -> (*)
+    """
+    num_speaker_relations, num_buckets = (1 if other_speaker is None else 2), len(distance_buckets)
+    boundaries = torch.tensor(distance_buckets, device=offsets.device)
+    bucket = torch.bucketize(offsets.abs(), boundaries, right=True) - 1  # -1 for the utterance itself
+    relation = 1 + (offsets > 0).long() * num_speaker_relations * num_buckets + bucket
+    if other_speaker is not None:
+        relation = relation + other_speaker.long() * num_buckets
+    return torch.where(offsets == 0, 0, relation)
+
+
+def dialogue_edge_list(
+    present: torch.Tensor,
+    speaker_ids: torch.Tensor,
+    modality_ids: torch.Tensor,
+    past_window: int | None,
+    future_window: int | None,
+    speaker_aware: bool,
+    distance_buckets: list[int] = (1,),
+    extra_edge_index: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""The heterogeneous cross-modal graph of `dialogue_window` as an edge list (PyTorch Geometric's layout), for
+    any reach: a window, the whole dialogue (`past_window` / `future_window` None), and extra edges.
+
+    The nodes are the present cells of the (B, N, M) grid, numbered in the grid's row-major order, so a dialogue's
+    nodes are consecutive. The edges and their types are exactly those of `dialogue_window` (the whole dialogue is
+    its window as long as the batch's rows). Each extra edge, from utterance `j` to utterance `i` of the same
+    dialogue (numbered `b * N + n` over the batch), joins every present modality of `j` to every present modality
+    of `i`, typed like a window edge at that distance; an edge the graph already has is kept once.
+
+    Shapes:
+        present (B, N, M) bool over the M modalities listed in `modality_ids` (M,), speaker_ids (B, N),
+        extra_edge_index (2, E_extra) or None ->
+        node_cells (|V|,) indices into the flattened (B, N, M) grid, edge_index (2, |E|) source and target nodes,
+        edge_type (|E|,)
+    """
+    batch_size, num_utterances, num_modalities = present.shape
+    past = num_utterances - 1 if past_window is None else past_window
+    future = num_utterances - 1 if future_window is None else future_window
+    window_type, has_edge = dialogue_window(
+        present, speaker_ids, modality_ids, None, past, future, speaker_aware, distance_buckets
+    )
+    row, target, slot, source_modality, target_modality = has_edge.nonzero(as_tuple=True)
+    source_cell = ((row * num_utterances + target + slot - past) * num_modalities + source_modality)
+    target_cell = (row * num_utterances + target) * num_modalities + target_modality
+    cells = torch.stack([source_cell, target_cell])  # (2, |E|)
+    edge_type = window_type[has_edge]
+    # CODEPATH: extra edges given to `forward` (e.g. from a discourse parser), PyG implementation only.
+    if extra_edge_index is not None:
+        source_utterance, target_utterance = extra_edge_index  # (E_extra,) each
+        other_speaker = None
+        flat_speakers = speaker_ids.flatten()
+        if speaker_aware:
+            other_speaker = flat_speakers[source_utterance] != flat_speakers[target_utterance]
+        relation = edge_relation(source_utterance - target_utterance, other_speaker, distance_buckets)
+        flat_present = present.flatten(0, 1)  # (B * N, M)
+        pair_present = flat_present[source_utterance, :, None] & flat_present[target_utterance, None, :]  # (E_extra, M, M)
+        edge, source_modality, target_modality = pair_present.nonzero(as_tuple=True)
+        extra_cells = torch.stack([
+            source_utterance[edge] * num_modalities + source_modality,
+            target_utterance[edge] * num_modalities + target_modality,
+        ])
+        modality_pair = modality_ids[source_modality] * len(MODALITIES) + modality_ids[target_modality]
+        extra_type = modality_pair * edge_relation_count(speaker_aware, len(distance_buckets)) + relation[edge]
+        cells, edge_type = coalesce(
+            torch.cat([cells, extra_cells], dim=1), torch.cat([edge_type, extra_type]), present.numel(), reduce="max"
+        )
+    node_cells = present.flatten().nonzero().squeeze(-1)  # (|V|,)
+    node_of_cell = torch.full((present.numel(),), -1, dtype=torch.long, device=present.device)
+    node_of_cell[node_cells] = torch.arange(len(node_cells), device=present.device)
+    return node_cells, node_of_cell[cells], edge_type
 
 
 class RelationalGraphAttention(nn.Module):
@@ -349,6 +443,114 @@ class RelationalGraphAttention(nn.Module):
         return self.output_projection(out), attention
 
 
+class RelationalGraphAttentionConv(MessagePassing):
+    r"""`RelationalGraphAttention` as a PyTorch Geometric layer over an edge list, for any graph: the same maths
+    and the same parameter names, so either runs the other's weights.
+
+    .. math::
+        e_{ij}^{k} &= \mathbf{a}_k^\top \mathrm{LeakyReLU}\big(\mathbf{W}_s \mathbf{x}_j + \mathbf{W}_t \mathbf{x}_i
+                      + \mathbf{r}_{t_{ji}}\big)_k \\
+        \alpha_{ij}^{k} &= \operatorname{softmax}_{j \in \mathcal{N}(i)} e_{ij}^{k} \\
+        \mathbf{x}'_i &= \mathbf{W}_o \big\Vert_k \sum_{j \in \mathcal{N}(i)} \alpha_{ij}^{k}
+                        \big(\mathbf{W}_v \mathbf{x}_j + \mathbf{v}_{t_{ji}}\big)_k
+
+    with :math:`t_{ji}` the type of the edge :math:`j \to i` and :math:`\mathcal{N}(i)` the sources of the edges
+    into :math:`i` in `edge_index` (the softmax is `torch_geometric.utils.softmax` over them). A node without
+    incoming edges gets :math:`\mathbf{x}'_i = \mathbf{W}_o \mathbf{0}`, as an absent node of the window kernel.
+
+    Args:
+        hidden_size (int): Size of the node states, in and out.
+        num_heads (int): Attention heads; must divide `hidden_size`.
+        num_edge_types (int): Edge types; `edge_type` takes values in `[0, num_edge_types)`.
+        negative_slope (float, optional): Slope of the LeakyReLU in the scores. (default: `0.2`)
+        attention_dropout (float, optional): Dropout on the attention weights. (default: `0.0`)
+
+    Shapes:
+        - **input:** node states :math:`(|\mathcal{V}|, F)`, edge_index :math:`(2, |\mathcal{E}|)`, edge_type
+          :math:`(|\mathcal{E}|)`
+        - **output:** node states :math:`(|\mathcal{V}|, F)`, attention :math:`(|\mathcal{E}|, \text{heads})`
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        num_edge_types: int,
+        negative_slope: float = 0.2,
+        attention_dropout: float = 0.0,
+    ):
+        super().__init__(aggr="sum", node_dim=0)
+        if num_heads < 1 or hidden_size % num_heads:
+            raise ValueError(f"`num_heads` ({num_heads}) must be >= 1 and divide `hidden_size` ({hidden_size})")
+        if num_edge_types < 1:
+            raise ValueError(f"`num_edge_types` must be >= 1, got {num_edge_types}")
+        self.num_heads = num_heads
+        self.head_size = hidden_size // num_heads
+        self.source_projection = nn.Linear(hidden_size, hidden_size)
+        self.target_projection = nn.Linear(hidden_size, hidden_size)
+        self.value_projection = nn.Linear(hidden_size, hidden_size)
+        self.output_projection = nn.Linear(hidden_size, hidden_size)
+        self.edge_type_score = nn.Embedding(num_edge_types, hidden_size)
+        self.edge_type_value = nn.Embedding(num_edge_types, hidden_size)
+        self.score_vector = nn.Parameter(torch.empty(num_heads, self.head_size))
+        self.negative_slope = negative_slope
+        self.attention_dropout = nn.Dropout(attention_dropout)
+        self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, config: SyncTVAConfig) -> "RelationalGraphAttentionConv":
+        """The layer with a Sync-TVA model's sizes, edge types, slope and dropout."""
+        return cls(
+            config.hidden_size, config.num_attention_heads, config.num_edge_types,
+            config.graph_attention_negative_slope, config.attention_dropout_prob,
+        )
+
+    def reset_parameters(self):
+        """PyTorch's default start for the projections and embeddings, Glorot for the score vector (as GATv2)."""
+        super().reset_parameters()
+        for module in (self.source_projection, self.target_projection, self.value_projection, self.output_projection,
+                       self.edge_type_score, self.edge_type_value):
+            module.reset_parameters()
+        nn.init.xavier_uniform_(self.score_vector)
+
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        attention = self.edge_updater(
+            edge_index, source=self.source_projection(x), target=self.target_projection(x), edge_type=edge_type
+        )  # (|E|, heads)
+        out = self.propagate(edge_index, value=self.value_projection(x), alpha=attention, edge_type=edge_type)
+        return self.output_projection(out), attention
+
+    def edge_update(
+        self,
+        source_j: torch.Tensor,
+        target_i: torch.Tensor,
+        edge_type: torch.Tensor,
+        index: torch.Tensor,
+        ptr: Optional[torch.Tensor],  # `Optional`: PyG's signature inspector cannot read `X | None`
+        dim_size: Optional[int],
+    ) -> torch.Tensor:
+        """The attention of every edge over its target's incoming edges: (|E|, H) each -> (|E|, heads)"""
+        scores = source_j + target_i + self.edge_type_score(edge_type)
+        scores = F.leaky_relu(scores, negative_slope=self.negative_slope)
+        scores = (scores.view(-1, self.num_heads, self.head_size) * self.score_vector).sum(dim=-1)
+        return softmax(scores, index, ptr, dim_size)
+
+    def message(self, value_j: torch.Tensor, alpha: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
+        """What flows along an edge: its source's value and its type's, weighted per head. -> (|E|, H)"""
+        messages = (value_j + self.edge_type_value(edge_type)).view(-1, self.num_heads, self.head_size)
+        return (messages * self.attention_dropout(alpha).unsqueeze(-1)).flatten(1)
+
+
+GRAPH_ATTENTION_IMPLEMENTATIONS = {
+    "window": RelationalGraphAttention,
+    "pyg": RelationalGraphAttentionConv.from_config,
+}
+"""The graph attention of each `config.graph_implementation`: a constructor from the config. Every implementation
+has the same parameter names and computes the same function on the same graph."""
+
+
 class GraphAttentionLayer(GradientCheckpointingLayer):
     r"""One layer over the cross-modal utterance graph: relational attention, then a feed-forward block.
 
@@ -358,13 +560,18 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
 
     with :math:`\phi` the activation `config.hidden_act`.
 
+    The attention is `GRAPH_ATTENTION_IMPLEMENTATIONS[config.graph_implementation]`, and `graph` is what it reads:
+    the window kernel's grid and window, or a PyTorch Geometric layer's node list and edge list.
+
     Shapes:
-        node_states (B, N, M, H), edge_type and has_edge (B, N, K, M, M) -> (B, N, M, H), attention (B, N, K, M, M, heads)
+        window: node_states (B, N, M, H), graph = (edge_type, has_edge) (B, N, K, M, M) -> (B, N, M, H),
+        attention (B, N, K, M, M, heads);
+        pyg: node_states (|V|, H), graph = (edge_index (2, |E|), edge_type (|E|,)) -> (|V|, H), attention (|E|, heads)
     """
 
     def __init__(self, config: SyncTVAConfig):
         super().__init__()
-        self.attention = RelationalGraphAttention(config)
+        self.attention = GRAPH_ATTENTION_IMPLEMENTATIONS[config.graph_implementation](config)
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.feed_forward_in = nn.Linear(config.hidden_size, config.intermediate_size)
         self.feed_forward_out = nn.Linear(config.intermediate_size, config.hidden_size)
@@ -372,10 +579,8 @@ class GraphAttentionLayer(GradientCheckpointingLayer):
         self.activation = ACT2FN[config.hidden_act]
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(
-        self, node_states: torch.Tensor, edge_type: torch.Tensor, has_edge: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        attended, attention = self.attention(node_states, edge_type, has_edge)
+    def forward(self, node_states: torch.Tensor, *graph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attended, attention = self.attention(node_states, *graph)
         node_states = self.attention_norm(node_states + self.dropout(attended))
         update = self.feed_forward_out(self.dropout(self.activation(self.feed_forward_in(node_states))))
         node_states = self.feed_forward_norm(node_states + self.dropout(update))
@@ -473,7 +678,7 @@ class SyncTVAPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, RelationalGraphAttention):
+        if isinstance(module, (RelationalGraphAttention, RelationalGraphAttentionConv)):
             init.normal_(module.score_vector, mean=0.0, std=self.config.initializer_range)
         elif isinstance(module, CrossModalFusion):
             init.zeros_(module.reliability)
@@ -683,6 +888,45 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
             self.config.distance_buckets,
         )
 
+    def edge_list_graph(
+        self,
+        present: torch.Tensor,
+        speaker_ids: torch.Tensor,
+        modality_ids: list[int],
+        extra_edge_index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`dialogue_edge_list` with this model's reach (its window, or the whole dialogue) and edge types, over the
+        grid of the modalities `modality_ids`. Shapes: present (B, N, M), speaker_ids (B, N), extra_edge_index
+        (2, E_extra) -> node_cells (|V|,), edge_index (2, |E|), edge_type (|E|,)"""
+        if extra_edge_index is not None:
+            real = present.any(dim=-1).flatten()  # (B * N,)
+            num_utterances = present.shape[1]
+            if extra_edge_index.dim() != 2 or extra_edge_index.shape[0] != 2 or extra_edge_index.dtype != torch.long:
+                raise ValueError(
+                    "`extra_edge_index` must be a long tensor of shape (2, num_extra_edges), got "
+                    f"{extra_edge_index.dtype} {tuple(extra_edge_index.shape)}"
+                )
+            if ((extra_edge_index < 0) | (extra_edge_index >= real.numel())).any() or not real[extra_edge_index].all():
+                raise ValueError(
+                    "`extra_edge_index` must join real utterances, numbered `dialogue * num_utterances + utterance`"
+                )
+            if (extra_edge_index[0] // num_utterances != extra_edge_index[1] // num_utterances).any():
+                raise ValueError("`extra_edge_index` has an edge between two dialogues: edges stay within a dialogue")
+        whole_dialogue = self.config.whole_dialogue_graph
+        return dialogue_edge_list(
+            present, speaker_ids, torch.tensor(modality_ids, device=present.device),
+            None if whole_dialogue else self.config.past_window, None if whole_dialogue else self.config.future_window,
+            self.config.speaker_aware_edges, self.config.distance_buckets, extra_edge_index,
+        )
+
+    def dialogue_graph(self, extra_edge_index: torch.Tensor | None = None, **inputs):
+        """The graph this model's graph layers run on for `inputs` (keyword inputs of `forward`) as PyTorch Geometric
+        objects: a `Batch` and a `HeteroData` (see `graph_synctva.build_dialogue_graph`)."""
+        # Imported here because graph_synctva builds on this file; the import also makes remote code ship it.
+        from .graph_synctva import build_dialogue_graph
+
+        return build_dialogue_graph(self, extra_edge_index, **inputs)
+
     def drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
         """During training, hide each (utterance, modality) with `config.modality_dropout_prob`, never the last
         modality of an utterance. Shapes: (B, N, 3) -> (B, N, 3)"""
@@ -701,6 +945,7 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         modality_mask: torch.BoolTensor | None = None,
         speaker_ids: torch.LongTensor | None = None,
         attention_mask: torch.LongTensor | None = None,
+        extra_edge_index: torch.LongTensor | None = None,
         **kwargs,
     ) -> SyncTVAModelOutput:
         r"""
@@ -721,6 +966,11 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
             Speaker of each utterance, any non-negative id (only equality within a dialogue matters).
         attention_mask (`torch.LongTensor` of shape `(batch_size, num_utterances)`, *optional*):
             1 for real utterances, 0 for padding.
+        extra_edge_index (`torch.LongTensor` of shape `(2, num_extra_edges)`, *optional*):
+            Edges to add to the graph (e.g. from a discourse parser), from a source utterance to a target utterance
+            of the same dialogue, numbered `dialogue * num_utterances + utterance` over the batch. Each joins every
+            present modality of the source to every present modality of the target, typed by direction, speaker and
+            distance like the window's edges. Needs `config.graph_implementation="pyg"`.
         """
         features, present, speaker_ids, attention_mask = self.gather_inputs(
             text_features, audio_features, visual_features, input_ids, text_attention_mask,
@@ -733,6 +983,15 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         # The graph's grid holds the given modalities only: the others have no node anywhere.
         modality_ids, grid_present = modality_grid(list(features), present)  # (B, N, M)
         node_states, _ = self.embed_nodes(features, grid_present, attention_mask.sum(dim=1))  # (B, N, M, H)
+
+        # CODEPATH: PyTorch Geometric graph attention (config.graph_implementation="pyg"), over an edge list.
+        if self.config.graph_implementation == "pyg":
+            return self.edge_list_forward(node_states, grid_present, speaker_ids, modality_ids, extra_edge_index)
+        if extra_edge_index is not None:
+            raise ValueError(
+                "`extra_edge_index` needs `graph_implementation=\"pyg\"`: the window kernel holds the window's edges "
+                "only (load the model with `graph_implementation=\"pyg\"`, the weights are the same)"
+            )
 
         # CODEPATH: training on batches of several dialogues. The graph and the fusion run on the real utterances
         # only, packed into one row of U utterances (the window stops at dialogue boundaries): padding costs nothing.
@@ -766,6 +1025,30 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
             last_hidden_state=fused,
             modality_weights=modality_weights,
             edge_type=edge_type,
+        )
+
+    def edge_list_forward(
+        self,
+        node_states: torch.Tensor,
+        present: torch.Tensor,
+        speaker_ids: torch.Tensor,
+        modality_ids: list[int],
+        extra_edge_index: torch.Tensor | None,
+    ) -> SyncTVAModelOutput:
+        """The graph layers and the fusion of `forward` over the graph's edge list (`edge_list_graph`): the present
+        cells of the grid are the nodes, padding and absent modalities cost nothing. Shapes: node_states
+        (B, N, M, H), present (B, N, M), speaker_ids (B, N), extra_edge_index (2, E_extra)"""
+        node_cells, edge_index, edge_type = self.edge_list_graph(present, speaker_ids, modality_ids, extra_edge_index)
+        nodes = node_states.flatten(0, 2).index_select(0, node_cells)  # (|V|, H)
+        for layer in self.graph_layers:
+            nodes, _ = layer(nodes, edge_index, edge_type)
+        node_states = node_states.flatten(0, 2).index_copy(0, node_cells, nodes).view_as(node_states)
+        fused, modality_weights = self.fuse_modalities(node_states, present, modality_ids)
+        return SyncTVAModelOutput(
+            last_hidden_state=fused,
+            modality_weights=modality_weights,
+            edge_type=edge_type,
+            edge_index=edge_index,
         )
 
 
@@ -891,6 +1174,7 @@ class SyncTVAForEmotionClassification(SyncTVAPreTrainedModel):
             logits=logits,
             modality_weights=outputs.modality_weights,
             edge_type=outputs.edge_type,
+            edge_index=outputs.edge_index,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )

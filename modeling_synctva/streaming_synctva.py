@@ -100,6 +100,11 @@ class SyncTVAStreamer:
                 f"streaming needs a causal model (`future_window=0`), this one looks {model.config.future_window} "
                 "utterances ahead"
             )
+        if model.config.graph_implementation != "window":
+            raise ValueError(
+                "streaming runs the window kernel: load the model with `graph_implementation=\"window\"` (the weights "
+                f"are the same), got {model.config.graph_implementation!r}"
+            )
         modalities = model.config.modalities if modalities is None else modalities
         if not modalities or set(modalities) - set(model.config.modalities):
             raise ValueError(f"`modalities` must be a non-empty subset of the model's {model.config.modalities}, got {modalities}")

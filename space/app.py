@@ -21,6 +21,7 @@ with the bundled examples); in a checkout it also offers every MELD test dialogu
 model logic stays in the checkpoint: the functions here only check inputs and format outputs.
 """
 
+import importlib
 import json
 import logging
 import os
@@ -279,6 +280,27 @@ class EmotionRecognizer:
         )
 
 
+    def explain(self, dialogue: dict, utterance: int):
+        """Which edges of the dialogue's graph the prediction of utterance `utterance` (0-based) leaned on: the
+        checkpoint's `graph_synctva.explain_utterance` (PyTorch Geometric's AttentionExplainer).
+
+        Raises:
+            ValueError: the processor or the model refused the input, or the checkpoint has no graph_synctva.py.
+        """
+        with self.processor_lock:
+            inputs = self.processor(dialogue)
+        # The checkpoint's remote code ships graph_synctva.py beside its modeling file.
+        package = type(self.model).__module__.rsplit(".", 1)[0]
+        try:
+            graph_code = importlib.import_module(f"{package}.graph_synctva")
+        except ImportError as error:
+            raise ValueError(
+                "this checkpoint has no graph_synctva.py (saved before graph explanations): save it again with "
+                "the current code"
+            ) from error
+        return graph_code.explain_utterance(self.model, dict(inputs), dialogue=0, utterance=utterance)
+
+
 def is_local_path(source: str) -> bool:
     """Whether `source` names a local folder (an absolute or relative path, or one that exists) rather than a Hub id."""
     return os.path.isabs(source) or source.startswith((".", "~")) or os.path.exists(source)
@@ -467,6 +489,68 @@ def example_rows(example: Example) -> list[list[str]]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def read_inputs(recognizer, table, audio_files, recording, recording_row, face_files) -> tuple[Dialogue, dict, list[str]]:
+    """The page's inputs as the recognizer takes them: the checked dialogue, the processor's input (speakers,
+    utterances, the files of the modalities the checkpoint reads) and notes for the user.
+
+    Raises:
+        InputError: the table or the files are not usable (see `read_dialogue_table`, `attach_files`).
+    """
+    dialogue = read_dialogue_table(table)
+    count = len(dialogue.utterances)
+    audio = attach_files(audio_files, count, AUDIO_SUFFIXES, "audio")
+    audio = place_recording(audio, recording, recording_row, dialogue)
+    images = attach_files(face_files, count, FACE_SUFFIXES, "face")
+    notes = list(dialogue.notes)
+    inputs = {"speakers": dialogue.speakers, "utterances": dialogue.utterances}
+    for modality, key, values, name in (("audio", "audio", audio, "audio"), ("visual", "images", images, "face")):
+        given = sum(value is not None for value in values)
+        if given and modality in recognizer.modalities:
+            inputs[key] = values
+            notes.append(f"{name.capitalize()} files used for {given} of {count} utterances.")
+        elif given:
+            notes.append(f"This checkpoint does not read {modality}: the {given} {name} file(s) were ignored.")
+    return dialogue, inputs, notes
+
+
+def explanation_table(dialogue: Dialogue, ranking: list[dict], top: int = 15) -> pd.DataFrame:
+    """The `top` edges an utterance's prediction leaned on most, as table rows and speakers: from which utterance
+    and modality, by which relation, into which utterance and modality, with the attention they got."""
+    return pd.DataFrame([
+        {
+            "from": f"{dialogue.rows[edge['source_utterance']]} {dialogue.speakers[edge['source_utterance']]}",
+            "from modality": edge["source_modality"],
+            "relation": edge["relation"].replace("_", " "),
+            "into": f"{dialogue.rows[edge['target_utterance']]} {dialogue.speakers[edge['target_utterance']]}",
+            "into modality": edge["target_modality"],
+            "attention": round(edge["weight"], 3),
+        }
+        for edge in ranking[:top]
+    ], columns=["from", "from modality", "relation", "into", "into modality", "attention"])
+
+
+def explain_row(recognizer, table, audio_files, recording, recording_row, face_files, row) -> tuple[str, pd.DataFrame | None]:
+    """The Explain button: (status, the edges the prediction of the utterance in table row `row` leaned on)."""
+    if recognizer is None:
+        return f"There is no model to run. {TRAIN_HINT_MARKDOWN}", None
+    dialogue = None
+    uploads = [str(path) for path in [*(audio_files or []), *(face_files or []), recording] if path]
+    try:
+        dialogue, inputs, _ = read_inputs(recognizer, table, audio_files, recording, recording_row, face_files)
+        if row not in dialogue.rows:
+            raise InputError(f"Row {row} holds no utterance: choose one of the rows {format_rows(dialogue.rows)}.")
+        explained = recognizer.explain(inputs, dialogue.rows.index(row))
+    except ValueError as error:
+        message = user_message(error, dialogue, uploads)
+        gr.Warning(message)
+        return f"**Could not explain the utterance:** {message}", None
+    status = (
+        f"Row {row} is predicted **{explained.predicted_label}**. The edges of the dialogue's graph its prediction "
+        "leaned on, by graph attention (PyTorch Geometric's AttentionExplainer, the largest over heads and layers):"
+    )
+    return status, explanation_table(dialogue, explained.ranking)
+
+
 def analyse_dialogue(recognizer, examples, table, audio_files, recording, recording_row, face_files):
     """The Analyse button: (status, emotion table, emotion plot, attention plot, modality plot)."""
     empty = (None, None, None, None)
@@ -475,20 +559,8 @@ def analyse_dialogue(recognizer, examples, table, audio_files, recording, record
     dialogue = None
     uploads = [str(path) for path in [*(audio_files or []), *(face_files or []), recording] if path]
     try:
-        dialogue = read_dialogue_table(table)
+        dialogue, inputs, notes = read_inputs(recognizer, table, audio_files, recording, recording_row, face_files)
         count = len(dialogue.utterances)
-        audio = attach_files(audio_files, count, AUDIO_SUFFIXES, "audio")
-        audio = place_recording(audio, recording, recording_row, dialogue)
-        images = attach_files(face_files, count, FACE_SUFFIXES, "face")
-        notes = list(dialogue.notes)
-        inputs = {"speakers": dialogue.speakers, "utterances": dialogue.utterances}
-        for modality, key, values, name in (("audio", "audio", audio, "audio"), ("visual", "images", images, "face")):
-            given = sum(value is not None for value in values)
-            if given and modality in recognizer.modalities:
-                inputs[key] = values
-                notes.append(f"{name.capitalize()} files used for {given} of {count} utterances.")
-            elif given:
-                notes.append(f"This checkpoint does not read {modality}: the {given} {name} file(s) were ignored.")
         analysis = recognizer(inputs)
     except ValueError as error:
         message = user_message(error, dialogue, uploads)
@@ -516,6 +588,9 @@ def build_demo(
 
     def analyse(table, audio_files, recording, recording_row, face_files):
         return analyse_dialogue(recognizer, examples, table, audio_files, recording, recording_row, face_files)
+
+    def explain(table, audio_files, recording, recording_row, face_files, row):
+        return explain_row(recognizer, table, audio_files, recording, recording_row, face_files, row)
 
     def load_example(name):
         if not name:  # the Clear button empties the choice: leave the table as Clear left it
@@ -576,6 +651,15 @@ def build_demo(
                 attention_plot = gr.Plot(
                     label="graph attention", show_label=False, format="png", elem_id="attention-plot"
                 )
+                with gr.Row():
+                    explain_row_number = gr.Number(
+                        value=1, precision=0, minimum=1, label="Explain the utterance of table row", scale=3
+                    )
+                    explain_button = gr.Button("Explain", elem_id="explain", scale=1)
+                explain_status = gr.Markdown(elem_id="explain-status")
+                explanation = gr.Dataframe(
+                    label="edges the prediction leaned on", interactive=False, wrap=True, elem_id="explanation"
+                )
             with gr.Tab("Modality contributions"):
                 modality_plot = gr.BarPlot(
                     x="utterance", y="weight", color="modality", color_map=MODALITY_COLORS, y_lim=[0, 1],
@@ -584,10 +668,14 @@ def build_demo(
                     label="modality contributions", show_label=False, elem_id="modality-plot",
                 )
         outputs = [status, emotions, emotion_plot, attention_plot, modality_plot]
-        clear_button.add([example_choice, table, audio_files, recording, face_files, *outputs])
+        clear_button.add([example_choice, table, audio_files, recording, face_files, *outputs, explain_status, explanation])
         example_choice.change(load_example, example_choice, table, api_name="load_example")
         analyse_button.click(
             analyse, [table, audio_files, recording, recording_row, face_files], outputs, api_name="analyse"
+        )
+        explain_button.click(
+            explain, [table, audio_files, recording, recording_row, face_files, explain_row_number],
+            [explain_status, explanation], api_name="explain",
         )
     return demo
 

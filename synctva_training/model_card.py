@@ -124,9 +124,13 @@ def render_model_card(template_path: str | os.PathLike, results: dict, model_nam
         usage = USAGE_FROM_FEATURES.format(
             repo=repo, features=", ".join(f'"{m}_features": torch.randn(1, 4, {size})' for m, size in sizes.items())
         )
+    reach = f"window {config['past_window']} past / {config['future_window']} future"
+    # CODEPATH: checkpoints trained with --whole-dialogue-graph (config written before it has no such key).
+    if config.get("whole_dialogue_graph"):
+        reach = "over the whole dialogue, PyTorch Geometric implementation"
     parts = [
         "modality enhancement" if config["use_modality_enhancement"] else "no modality enhancement (ablation)",
-        f"{config['graph_layers']} graph attention layers (window {config['past_window']} past / {config['future_window']} future)"
+        f"{config['graph_layers']} graph attention layers ({reach})"
         if config["use_cross_modal_graph"] else "no cross-modal graph (ablation)",
         "cross-attention fusion" if config["use_cross_attention_fusion"] else "mean fusion (ablation)",
     ]

@@ -111,7 +111,10 @@ def test_upload_holds_the_model_its_code_and_card_but_no_training_state(trained_
     config = json.loads((trained_folder / "config.json").read_text())
     header = yaml.safe_load((trained_folder / "README.md").read_text().split("---")[1])
 
-    assert files == ["README.md", "config.json", "configuration_synctva.py", "model.safetensors", "modeling_synctva.py", "results.json"]
+    assert files == [
+        "README.md", "config.json", "configuration_synctva.py", "graph_synctva.py", "model.safetensors",
+        "modeling_synctva.py", "results.json",
+    ]
     assert config["auto_map"]["AutoModelForTokenClassification"] == "modeling_synctva.SyncTVAForEmotionClassification"
     assert header["model-index"][0]["results"][0]["dataset"]["type"] == "meld" and header["library_name"] == "transformers"
 

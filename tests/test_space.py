@@ -213,6 +213,22 @@ def checkpoint(tmp_path_factory) -> Path:
     return folder
 
 
+def test_explanation_names_table_rows_of_the_dialogue(app, checkpoint):
+    """The Explain button's function on a bundled MELD example, in this process: the checkpoint's own
+    graph_synctva.py (remote code) explains one utterance, in table rows and speakers."""
+    recognizer, _ = app.load_recognizer(str(checkpoint))
+    example = EXAMPLES[0]
+    rows = [[speaker, utterance] for speaker, utterance in zip(example["speakers"], example["utterances"])]
+    rows.insert(1, ["", ""])  # an empty row: table rows and utterances no longer coincide
+    status, edges = app.explain_row(recognizer, rows, None, None, 1, None, 3)
+    assert status.startswith("Row 3 is predicted **") and not edges.empty
+    names = {f"{row} {speaker}" for row, speaker in zip([1, *range(3, len(rows) + 1)], example["speakers"])}
+    assert set(edges["from"]) <= names and set(edges["into"]) <= names
+    assert edges["attention"].between(0, 1).all() and edges["attention"].is_monotonic_decreasing
+    status, edges = app.explain_row(recognizer, rows, None, None, 1, None, 2)
+    assert "Row 2 holds no utterance" in status and edges is None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
