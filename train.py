@@ -86,7 +86,6 @@ DATASET_DEFAULTS = {
     "default": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0},
 }
 MAX_TEXT_LENGTH = 128
-DIALOGUE_POOL_BATCHES = 8
 FROM_TOKENS_TOLERANCE = 1e-4
 # Arguments a resumed run may change: they do not change what the epochs already done computed.
 RESUME_MAY_CHANGE = {"epochs", "patience", "resume", "push_to_hub", "stop_after_epoch", "cpu", "threads", "output_dir", "cache_dir", "data_dir"}
@@ -404,9 +403,8 @@ def train(args, accelerator, model, examples: dict, collator, label_names: list[
     # The fused kernel: one pass over all parameters per step instead of several small ops per tensor.
     fused = accelerator.device.type in ("cpu", "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay, fused=fused)
-    # Dialogues of similar length share a batch, so padding costs little (pools of DIALOGUE_POOL_BATCHES batches).
-    lengths = [len(example["labels"]) for example in examples["train"]]
-    sampler = LengthPooledSampler(lengths, args.batch_size, args.seed, pool_batches=DIALOGUE_POOL_BATCHES)
+    # Dialogues of similar length share a batch, so padding costs little.
+    sampler = LengthPooledSampler([len(example["labels"]) for example in examples["train"]], args.batch_size, args.seed)
     loader = DataLoader(examples["train"], sampler=sampler, batch_size=args.batch_size, collate_fn=collator)
     # Accelerate steps the scheduler once per process per step, so count the steps of all processes together.
     total_steps = len(loader) * args.epochs

@@ -37,6 +37,7 @@ from datasets_scripts.atomic_files import atomic_write_json  # noqa: E402
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification  # noqa: E402
 from modeling_synctva.collator_synctva import DataCollatorForDialogues, speaker_slots  # noqa: E402
 from modeling_synctva.configuration_synctva import MELD_EMOTIONS  # noqa: E402
+from synctva_training.batching import DIALOGUE_POOL_BATCHES, length_pooled_batches  # noqa: E402
 
 
 FEATURE_SIZES = {"text": 384, "audio": 88, "visual": 342}
@@ -93,10 +94,11 @@ def with_features(dialogues: list[dict], modalities: list[str], seed: int = 0) -
 
 
 def shuffled_batches(examples: list[dict], seed: int = 0) -> list[list[dict]]:
-    """The examples in random order, cut into batches of `BATCH_SIZE` (one training epoch)."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    return [[examples[i] for i in order[start : start + BATCH_SIZE]] for start in range(0, len(order), BATCH_SIZE)]
+    """One training epoch's batches of `BATCH_SIZE` dialogues, as train.py draws them (dialogues of similar length
+    together, `length_pooled_batches`)."""
+    lengths = [len(example["speakers"]) for example in examples]
+    batches = length_pooled_batches(lengths, BATCH_SIZE, torch.Generator().manual_seed(seed), DIALOGUE_POOL_BATCHES)
+    return [[examples[i] for i in batch] for batch in batches]
 
 
 # --- helpers --------------------------------------------------------------------------------------------------

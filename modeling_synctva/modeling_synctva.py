@@ -81,9 +81,8 @@ class SyncTVAModelOutput(ModelOutput):
         For each graph layer the attention of every edge, of shape `(batch_size, num_utterances, window,
         num_modalities, num_modalities, num_attention_heads)` and laid out as `edge_type` (0 where there is no
         edge), then the fusion attention of shape `(batch_size, num_utterances, num_attention_heads,
-        num_modalities, num_modalities)` (query modality, key modality). In training mode on a batch of several
-        dialogues, the graph runs on their real utterances packed into one row, and `hidden_states` and
-        `attentions` come in that layout: `(1, num_real_utterances, ...)`. With `config.graph_implementation="pyg"`,
+        num_modalities, num_modalities)` (query modality, key modality), in training as in evaluation. With
+        `config.graph_implementation="pyg"`,
         graph states are of shape `(num_nodes, hidden_size)` and graph attentions `(num_edges, num_attention_heads)`,
         over the nodes and edges of `edge_index`, in training as in evaluation.
     """
@@ -228,7 +227,6 @@ def dialogue_window(
     present: torch.Tensor,
     speaker_ids: torch.Tensor,
     modality_ids: torch.Tensor,
-    dialogue_ids: torch.Tensor | None,
     past_window: int,
     future_window: int,
     speaker_aware: bool,
@@ -251,19 +249,13 @@ def dialogue_window(
     :math:`D` = `len(distance_buckets)` buckets (bucket :math:`d` starts at distance `distance_buckets[d]`), so
     :math:`R = 1 + 2 S D` relations. The graph is stored as dense
     (B, N, K, M, M) tensors over window slots (`window_slots`), with K = past + future + 1: no edge list to build or
-    gather along, no dense N x N adjacency, and memory O(B N K M^2). A row may hold several dialogues one after the
-    other (packed): then `dialogue_ids` says which utterance belongs to which, and no edge crosses from one to another.
+    gather along, no dense N x N adjacency, and memory O(B N K M^2). Padding utterances are absent nodes.
 
     Shapes:
-        present (B, N, M) bool over the M modalities listed in `modality_ids` (M,), speaker_ids (B, N), dialogue_ids
-        (B, N) or None (one dialogue per row) ->
+        present (B, N, M) bool over the M modalities listed in `modality_ids` (M,), speaker_ids (B, N) ->
         edge_type (B, N, K, M source, M target), has_edge (B, N, K, M source, M target) bool
     """
     source_present = window_slots(present, past_window, future_window, fill=False)  # (B, N, K, M)
-    # CODEPATH: packed rows (training batches of several dialogues, see `SyncTVAModel.forward`).
-    if dialogue_ids is not None:
-        same_dialogue = window_slots(dialogue_ids, past_window, future_window, fill=-1) == dialogue_ids.unsqueeze(-1)
-        source_present = source_present & same_dialogue.unsqueeze(-1)
     has_edge = source_present.unsqueeze(-1) & present[:, :, None, None, :]
 
     offsets = torch.arange(-past_window, future_window + 1, device=present.device)  # (K,)
@@ -325,7 +317,7 @@ def dialogue_edge_list(
     past = num_utterances - 1 if past_window is None else past_window
     future = num_utterances - 1 if future_window is None else future_window
     window_type, has_edge = dialogue_window(
-        present, speaker_ids, modality_ids, None, past, future, speaker_aware, distance_buckets
+        present, speaker_ids, modality_ids, past, future, speaker_aware, distance_buckets
     )
     row, target, slot, source_modality, target_modality = has_edge.nonzero(as_tuple=True)
     source_cell = ((row * num_utterances + target + slot - past) * num_modalities + source_modality)
@@ -877,14 +869,12 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         present: torch.Tensor,
         speaker_ids: torch.Tensor,
         modality_ids: list[int],
-        dialogue_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """`dialogue_window` with this model's window and edge types, over the grid of the modalities
-        `modality_ids` (indices in `MODALITIES`). Shapes: present (B, N, M), speaker_ids and dialogue_ids (B, N) ->
+        `modality_ids` (indices in `MODALITIES`). Shapes: present (B, N, M), speaker_ids (B, N) ->
         (B, N, K, M, M), (B, N, K, M, M)"""
         return dialogue_window(
-            present, speaker_ids, torch.tensor(modality_ids, device=present.device), dialogue_ids,
-            self.config.past_window, self.config.future_window, self.config.speaker_aware_edges,
+            present, speaker_ids, torch.tensor(modality_ids, device=present.device), self.config.past_window, self.config.future_window, self.config.speaker_aware_edges,
             self.config.distance_buckets,
         )
 
@@ -993,33 +983,11 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
                 "only (load the model with `graph_implementation=\"pyg\"`, the weights are the same)"
             )
 
-        # CODEPATH: training on batches of several dialogues. The graph and the fusion run on the real utterances
-        # only, packed into one row of U utterances (the window stops at dialogue boundaries): padding costs nothing.
-        batch_size, num_utterances = attention_mask.shape
-        packed = self.training and batch_size > 1
-        dialogue_ids = None
-        if packed:
-            rows = attention_mask.flatten().nonzero().squeeze(-1)  # (U,) real utterances of the (B * N) grid
-
-            def pack(values: torch.Tensor) -> torch.Tensor:
-                """(B, N, *) -> (1, U, *)"""
-                return values.flatten(0, 1).index_select(0, rows).unsqueeze(0)
-
-            def unpack(values: torch.Tensor, fill: float) -> torch.Tensor:
-                """(1, U, *) -> (B, N, *), `fill` for padding"""
-                grid = values.new_full((batch_size * num_utterances, *values.shape[2:]), fill)
-                return grid.index_copy(0, rows, values[0]).view(batch_size, num_utterances, *values.shape[2:])
-
-            node_states, grid_present, speaker_ids = pack(node_states), pack(grid_present), pack(speaker_ids)
-            dialogue_ids = (rows // num_utterances).unsqueeze(0)  # (1, U)
-
-        edge_type, has_edge = self.graph(grid_present, speaker_ids, modality_ids, dialogue_ids)
+        edge_type, has_edge = self.graph(grid_present, speaker_ids, modality_ids)
         for layer in self.graph_layers:
             node_states, _ = layer(node_states, edge_type, has_edge)
         fused, modality_weights = self.fuse_modalities(node_states, grid_present, modality_ids)
         edge_type = edge_type.masked_fill(~has_edge, -1)
-        if packed:
-            fused, modality_weights, edge_type = unpack(fused, 0), unpack(modality_weights, 0), unpack(edge_type, -1)
 
         return SyncTVAModelOutput(
             last_hidden_state=fused,

@@ -17,6 +17,9 @@ dialogues Sync-TVA trains on."""
 import torch
 from torch.utils.data import Sampler
 
+DIALOGUE_POOL_BATCHES = 8
+"""Batches per pool when batching dialogues: few enough that batches still mix, enough to pad little."""
+
 
 def length_pooled_batches(lengths: list[int], batch_size: int, generator: torch.Generator, pool_batches: int = 50) -> list[list[int]]:
     """One epoch's batches of examples of similar length, in random order.
@@ -42,7 +45,7 @@ class LengthPooledSampler(Sampler):
     batches.
     """
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, pool_batches: int):
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, pool_batches: int = DIALOGUE_POOL_BATCHES):
         self.lengths, self.batch_size, self.seed, self.pool_batches, self.epoch = lengths, batch_size, seed, pool_batches, 0
 
     def set_epoch(self, epoch: int) -> None:

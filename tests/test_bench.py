@@ -81,7 +81,7 @@ def test_dense_graph_has_the_edges_and_types_of_the_window_graph():
 
     batch = made_up_batch(seed=1)
     present = batch["modality_mask"][:1]
-    edge_type, has_edge = dialogue_window(present, batch["speaker_ids"][:1], torch.arange(3), None, 3, 2, True)
+    edge_type, has_edge = dialogue_window(present, batch["speaker_ids"][:1], torch.arange(3), 3, 2, True)
     window = {
         ((i + k - 3, s), (i, t), int(edge_type[0, i, k, s, t]))
         for _, i, k, s, t in has_edge.nonzero().tolist()

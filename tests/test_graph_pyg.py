@@ -96,7 +96,7 @@ def hand_made_dialogue() -> dict[str, torch.Tensor]:
 def window_edge_set(dialogue: dict, config: SyncTVAConfig) -> set[tuple]:
     """`dialogue_window`'s edges as {((source utterance, modality), (target utterance, modality), type)}."""
     edge_type, has_edge = dialogue_window(
-        dialogue["modality_mask"], dialogue["speaker_ids"], torch.arange(3), None, config.past_window,
+        dialogue["modality_mask"], dialogue["speaker_ids"], torch.arange(3), config.past_window,
         config.future_window, config.speaker_aware_edges, config.distance_buckets,
     )
     return {

@@ -95,19 +95,23 @@ def test_padding_and_dialogue_order_do_not_change_real_utterances(model):
 
 
 @pytest.mark.parametrize("overrides", [{}, {"future_window": 0, "speaker_aware_edges": False}], ids=["default", "causal"])
-def test_training_packs_the_dialogues_of_a_batch_without_changing_the_function(overrides):
-    # Made-up dialogues. Training mode runs the graph on the batch's real utterances packed into one row; with every
-    # dropout off it must give what eval mode (one padded row per dialogue) gives: logits, loss and graph.
+def test_training_and_evaluation_compute_the_same_function_in_the_same_layout(overrides):
+    # Made-up dialogues of three lengths. With every dropout off, training mode gives what eval mode gives: logits,
+    # loss, graph, and the recorded hidden states and attentions, shape for shape.
     torch.manual_seed(0)
     no_dropout = dict(hidden_dropout_prob=0.0, attention_dropout_prob=0.0, modality_dropout_prob=0.0)
     model = SyncTVAForEmotionClassification(small_config(**no_dropout, **overrides))
     batch = batch_of([made_up_dialogue(4, 0), made_up_dialogue(7, 1), made_up_dialogue(2, 2)])
     batch["labels"] = torch.randint(0, 7, batch["attention_mask"].shape).masked_fill(batch["attention_mask"] == 0, -100)
-    packed, padded = model.train()(**batch), model.eval()(**batch)
-    torch.testing.assert_close(packed.logits, padded.logits, atol=1e-5, rtol=0)
-    torch.testing.assert_close(packed.loss, padded.loss, atol=1e-5, rtol=0)
-    torch.testing.assert_close(packed.modality_weights, padded.modality_weights, atol=1e-6, rtol=0)
-    assert torch.equal(packed.edge_type, padded.edge_type)
+    recorded = dict(output_hidden_states=True, output_attentions=True)
+    training, evaluation = model.train()(**batch, **recorded), model.eval()(**batch, **recorded)
+    torch.testing.assert_close(training.logits, evaluation.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(training.loss, evaluation.loss, atol=1e-5, rtol=0)
+    torch.testing.assert_close(training.modality_weights, evaluation.modality_weights, atol=1e-6, rtol=0)
+    assert torch.equal(training.edge_type, evaluation.edge_type)
+    for name in ("hidden_states", "attentions"):
+        assert [t.shape for t in getattr(training, name)] == [t.shape for t in getattr(evaluation, name)]
+    assert training.hidden_states[0].shape[:2] == batch["attention_mask"].shape
 
 
 def test_causal_mode_ignores_later_utterances():
@@ -150,7 +154,7 @@ def test_text_only_model_refuses_audio():
 def window_edges(present, speakers, past_window, future_window, speaker_aware=True):
     """The edges of `dialogue_window` over all three modalities as a set of
     ((source utterance, source modality), (target utterance, target modality), edge type)."""
-    edge_type, has_edge = dialogue_window(present, speakers, torch.arange(3), None, past_window, future_window, speaker_aware)
+    edge_type, has_edge = dialogue_window(present, speakers, torch.arange(3), past_window, future_window, speaker_aware)
     return {
         ((i + k - past_window, s), (i, t), int(edge_type[b, i, k, s, t]))
         for b, i, k, s, t in has_edge.nonzero().tolist()
@@ -188,7 +192,7 @@ def test_edges_typed_by_distance_of_a_hand_made_dialogue():
     # neighbours (distance 1) and farther (2 and 3). Relation 1 + (later * 2 + other speaker) * 2 + bucket.
     present = torch.ones(1, 4, 1, dtype=torch.bool)
     speakers = torch.tensor([[0, 1, 0, 0]])
-    edge_type, has_edge = dialogue_window(present, speakers, torch.tensor([0]), None, 3, 3, True, [1, 2])
+    edge_type, has_edge = dialogue_window(present, speakers, torch.tensor([0]), 3, 3, True, [1, 2])
     edges = {(i + k - 3, i, int(edge_type[0, i, k, 0, 0])) for _, i, k, _, _ in has_edge.nonzero().tolist()}
     same = 0
     earlier_same_near, earlier_same_far, earlier_other_near, earlier_other_far = 1, 2, 3, 4
@@ -211,7 +215,7 @@ def test_distance_buckets_must_increase_from_one():
 
 def test_edge_count_is_linear_in_utterances_times_window():
     present = torch.ones(1, 1000, 1, dtype=torch.bool)
-    _, has_edge = dialogue_window(present, torch.zeros(1, 1000, dtype=torch.long), torch.tensor([0]), None, 3, 2, True)
+    _, has_edge = dialogue_window(present, torch.zeros(1, 1000, dtype=torch.long), torch.tensor([0]), 3, 2, True)
     assert has_edge.shape == (1, 1000, 6, 1, 1)
     assert int(has_edge.sum()) == 1000 * 6 - (1 + 2 + 3) - (1 + 2)
 
