@@ -114,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--dropout", type=float, default=0.3, help="hidden and attention dropout")
     model.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the input feature vectors")
     model.add_argument("--graph-layers", type=int, default=2, help="graph attention layers")
+    model.add_argument("--enhancement-residual", choices=["utterance", "context"], default="utterance",
+                       help="what the enhancement's gated update is added to (SyncTVAConfig.enhancement_residual)")
     model.add_argument("--past-window", type=int, help="graph reach back (default: the dataset's, DATASET_DEFAULTS)")
     model.add_argument("--future-window", type=int, help="graph reach ahead (default: the dataset's, DATASET_DEFAULTS)")
     model.add_argument("--distance-buckets", help="comma-separated lower bounds of the edges' distance types, from 1 "
@@ -331,6 +333,7 @@ def config_kwargs(
         attention_dropout_prob=args.dropout,
         feature_dropout_prob=args.feature_dropout,
         graph_layers=args.graph_layers,
+        enhancement_residual=args.enhancement_residual,
         loss_type=args.loss,
         class_weights=weights,
         class_priors=priors,

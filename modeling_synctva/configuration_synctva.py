@@ -95,6 +95,10 @@ class SyncTVAConfig(PreTrainedConfig):
         Logit-adjusted loss (Menon et al., 2021): the loss scores `logits + logit_adjustment * log(class_priors)`,
         while predictions use the plain logits, so frequent classes must win by a margin and rare ones are
         predicted more often. 0 turns it off; 1 aims at a balanced error.
+    enhancement_residual (`str`, *optional*, defaults to `"utterance"`):
+        What the enhancement's gated update is added to: `"utterance"`, the utterance's own projected features (the
+        recurrent context is the gated update), or `"context"`, the recurrent context (the utterance's own
+        projection is the gated update, and the recurrence reads dropped-out inputs).
     use_modality_enhancement (`bool`, *optional*, defaults to `True`):
         Whether the modality-specific dynamic enhancement (the paper's MSDE) runs. Off: a projection only.
     use_cross_modal_graph (`bool`, *optional*, defaults to `True`):
@@ -138,6 +142,7 @@ class SyncTVAConfig(PreTrainedConfig):
     hidden_dropout_prob: float = 0.1
     attention_dropout_prob: float = 0.1
     feature_dropout_prob: float = 0.0
+    enhancement_residual: Literal["utterance", "context"] = "utterance"
     modality_dropout_prob: float = 0.0
     layer_norm_eps: float = 1e-5
     hidden_act: str = "gelu"

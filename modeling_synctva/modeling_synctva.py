@@ -168,6 +168,7 @@ class ModalityEnhancement(nn.Module):
         feature_size = getattr(config, f"{modality}_feature_size")
         self.enhance = config.use_modality_enhancement
         self.causal = config.is_causal
+        self.residual = config.enhancement_residual
         self.feature_dropout = nn.Dropout(config.feature_dropout_prob)
         self.input_projection = nn.Linear(feature_size, config.hidden_size)
         self.input_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -195,11 +196,15 @@ class ModalityEnhancement(nn.Module):
         if not self.enhance:
             return states, None
         inputs = states * present.unsqueeze(-1).to(states.dtype)
+        if self.residual == "context":
+            inputs = self.dropout(inputs)
         context, last_state = self.forward_context(inputs, carried)  # (B, N, H / 2 or H), (1, B, H / 2 or H)
         if not self.causal:
             backward, _ = self.backward_context(reverse_within_length(inputs, lengths))
             context = torch.cat([context, reverse_within_length(backward, lengths)], dim=-1)  # (B, N, H)
         gate = torch.sigmoid(self.context_gate(torch.cat([states, context], dim=-1)))
+        if self.residual == "context":
+            return self.output_norm(self.context_projection(context) + gate * self.dropout(states)), last_state
         update = self.dropout(self.context_projection(context))
         return self.output_norm(states + gate * update), last_state
 
