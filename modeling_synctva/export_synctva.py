@@ -89,10 +89,16 @@ def whole_dialogue_tracing(model: SyncTVAForEmotionClassification, max_edge_elem
     modeling = sys.modules[type(model).__module__]
     chunk_elements = modeling.EDGE_CHUNK_ELEMENTS
     modeling.EDGE_CHUNK_ELEMENTS = max(chunk_elements, max_edge_elements)
+    # torch's patch swaps the GRU's kernel without emptying the operator's cache of resolved kernels: after a
+    # `torch.compile` in the same process the cached step-per-utterance GRU would be traced (and the length fixed), and
+    # after the export the while_loop one would stay. So the cache is emptied on the way in and on the way out.
+    gru = torch.ops.aten.gru.input
     try:
         with register_gru_while_loop_decomposition(), symbolic_shapes_config.patch(backed_size_oblivious=True):
+            gru._dispatch_cache.clear()
             yield
     finally:
+        gru._dispatch_cache.clear()
         modeling.EDGE_CHUNK_ELEMENTS = chunk_elements
 
 

@@ -131,3 +131,17 @@ def test_bad_export_arguments_raise_a_clear_error(export, message):
     model = small_model(["text"])
     with pytest.raises(ValueError, match=message):
         export(model, made_up_dialogues(["text"], [9], seed=0))
+
+
+def test_export_after_another_trace_of_the_gru_keeps_the_length_dynamic():
+    """A trace of the GRU earlier in the process (here a plain `torch.export`; in the benchmark `torch.compile`) leaves
+    the step-per-utterance GRU cached in the operator: `export_program` must still trace the while_loop one."""
+    model = small_model(["text"])
+    example = made_up_dialogues(["text"], [9], seed=0)
+    torch.export.export(model, args=(), kwargs=example)
+
+    program = export_program(model, example, max_utterances=32)
+
+    inputs = made_up_dialogues(["text"], [4], seed=4)
+    with torch.inference_mode():
+        torch.testing.assert_close(program.module()(**inputs).logits, eager_logits(model, inputs), atol=1e-5, rtol=0)
