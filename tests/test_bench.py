@@ -25,6 +25,8 @@ REQUIRED_KEYS = [
     "train_dialogues_per_s_synctva", "train_dialogues_per_s_dense", "train_dialogues_per_s_gru", "edges_2000",
     "torch_threads", "cpu_count", "infer_p50_ms_compiled", "compile_s_infer", "stream_p50_ms_compiled",
     "stream_speedup_vs_recompute_compiled", "compile_s_stream", "train_speedup_bound_vs_dense",
+    "export_p50_ms_eager", "export_p50_ms_program", "export_p50_ms_onnx", "export_speedup_vs_eager_program",
+    "export_speedup_vs_eager_onnx",
 ]
 
 
@@ -117,6 +119,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
     assert -1 < results["train_attention_share"] < 1  # a share of the step: only noise can make it negative
     assert results["stream_max_abs_diff"] < 1e-5
     assert results["infer_compiled_max_abs_diff"] < 1e-5  # torch.compile gives the eager model's logits
+    assert results["export_max_abs_diff_program"] < 1e-5 and results["export_max_abs_diff_onnx"] < 1e-5
     sizes = [row["utterances"] for row in results["scaling"]]
     assert sizes == sorted(sizes) and all(row["edges"] > 0 for row in results["scaling"])
     assert "meld_epoch_s" in done.stdout  # the table is printed
