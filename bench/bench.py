@@ -419,6 +419,8 @@ def bench_export(dialogues: list[dict], args, results: dict) -> None:
             results["export_s_onnx"] = time.perf_counter() - start
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = args.threads
+            # onnxruntime's threads spin after each run by default, which slowed the eager runs alternated with it.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         runners["onnx"] = lambda **feed: session.run(["logits"], feed)[0]
         feeds["onnx"] = padded
