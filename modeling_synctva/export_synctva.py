@@ -28,8 +28,10 @@ the model returns: `logits` (B, N, num_labels), `modality_weights` (B, N, 3) and
 Why the ONNX file has fixed shapes: with a dynamic number of utterances, `torch.onnx.export(..., dynamo=True)`
 turns the modality enhancement's `nn.GRU` into a `while_loop` (torch's dynamic-shape RNN decomposition), and its
 decomposition pass gives the loop's outputs the example's length: the file runs in onnxruntime at the example's
-length only, and any other fails ("invalid expand shape" at the backward GRU's `reverse_within_length`; measured with
-torch 2.13, onnxscript 0.7, onnxruntime 1.32). With fixed shapes the GRU is unrolled and the file is exact.
+length only, and any other fails ("invalid expand shape" at the backward GRU's `reverse_within_length`). Exporting
+the `export_program` program instead fixes every length to the example's (out-of-range `Gather` indices in the
+window's `unfold` at other lengths). Measured with torch 2.13, onnxscript 0.7.2, onnxruntime 1.32. With fixed shapes
+the GRU is unrolled and the file is exact.
 """
 
 import contextlib
