@@ -1,6 +1,6 @@
 """Speed and memory of Sync-TVA on CPU: training throughput against a dense-graph and a BiGRU baseline (and the bound
 on the speed-up over the dense graph: Sync-TVA without its graph attention), inference latency (from features and end
-to end from text), streaming, and scaling to long dialogues.
+to end from text), streaming, the serving exports (torch.export and ONNX), and scaling to long dialogues.
 
     python bench/bench.py                      # full run (5 to 10 minutes on 2 cores)
     python bench/bench.py --quick --json out.json  # about a minute: fewer batches, sizes and repeats
@@ -440,6 +440,81 @@ def bench_graph_implementations(dialogues: list[dict], args, results: dict) -> N
         results["graph_edges_2000"] = out.edge_index.shape[1]
 
 
+def bench_export(dialogues: list[dict], args, results: dict) -> None:
+    """Latency per dialogue at batch 1 of the serving exports (`modeling_synctva.export_synctva`) beside the eager
+    model, text features, on the same MELD dialogues, alternated dialogue by dialogue: the `torch.export` program
+    (`export_program`, one program for every length) and, with onnxruntime installed, the ONNX file (`export_onnx`),
+    which has fixed shapes, so each dialogue runs padded to the longest of the sample. Exported programs take 2 or more
+    utterances, so one-utterance dialogues are left out of the sample. Export times and the largest logit difference
+    from eager are reported too."""
+    import tempfile
+
+    from modeling_synctva.export_synctva import MIN_EXPORTED_UTTERANCES, export_onnx, export_program
+
+    eligible = [d for d in dialogues if len(d["speakers"]) >= MIN_EXPORTED_UTTERANCES]
+    sample = random.Random(4).sample(eligible, 30 if args.quick else 150)
+    torch.manual_seed(0)
+    model = SyncTVAForEmotionClassification(SyncTVAConfig()).eval()
+    generator = torch.Generator().manual_seed(0)
+    inputs = [dialogue_inputs(d, ["text"], generator) for d in sample]
+    for batch in inputs:
+        batch["attention_mask"] = torch.ones_like(batch["speaker_ids"])
+    longest = max(batch["speaker_ids"].shape[1] for batch in inputs)
+    results["export_mean_utterances"] = statistics.mean(batch["speaker_ids"].shape[1] for batch in inputs)
+    results["export_onnx_padded_utterances"] = longest
+
+    start = time.perf_counter()
+    program = export_program(model, inputs[0], max_utterances=longest).module()
+    results["export_s_program"] = time.perf_counter() - start
+    runners = {"eager": model, "program": program}
+    feeds = {"eager": inputs, "program": inputs}
+    try:
+        import onnxruntime
+    except ImportError:
+        results["export_onnx_skipped"] = "onnxruntime is not installed"
+        onnxruntime = None
+    if onnxruntime is not None:
+        def pad(values: torch.Tensor) -> torch.Tensor:
+            """(1, n, *) -> (1, longest, *), zeros after the dialogue (attention_mask 0)"""
+            return torch.nn.functional.pad(values, (0, 0) * (values.dim() - 2) + (0, longest - values.shape[1]))
+
+        padded = [{name: pad(values).numpy() for name, values in batch.items()} for batch in inputs]
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            path = export_onnx(model, os.path.join(folder, "synctva.onnx"), {k: pad(v) for k, v in inputs[0].items()})
+            results["export_s_onnx"] = time.perf_counter() - start
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            # onnxruntime's threads spin after each run by default, which slowed the eager runs alternated with it.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        runners["onnx"] = lambda **feed: session.run(["logits"], feed)[0]
+        feeds["onnx"] = padded
+
+    times = {name: [] for name in runners}
+    difference = dict.fromkeys(("program", "onnx"), 0.0)
+    with torch.inference_mode():
+        for index, batch in enumerate(inputs):  # the logits of each runner against eager, and a warm-up
+            expected = model(**batch).logits
+            num_utterances = expected.shape[1]
+            difference["program"] = max(difference["program"], float((program(**batch).logits - expected).abs().max()))
+            if "onnx" in runners:
+                logits = torch.from_numpy(runners["onnx"](**feeds["onnx"][index]))[:, :num_utterances]
+                difference["onnx"] = max(difference["onnx"], float((logits - expected).abs().max()))
+        for _ in range(3):
+            for index in range(len(inputs)):
+                for name, runner in runners.items():
+                    start = time.perf_counter()
+                    runner(**feeds[name][index])
+                    times[name].append(time.perf_counter() - start)
+    for name, values in times.items():
+        results[f"export_p50_ms_{name}"] = 1e3 * statistics.median(values)
+        results[f"export_p95_ms_{name}"] = 1e3 * percentile(values, 95)
+        if name != "eager":
+            results[f"export_max_abs_diff_{name}"] = difference[name]
+            results[f"export_speedup_vs_eager_{name}"] = statistics.median(times["eager"]) / statistics.median(values)
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process in MiB: `VmHWM` of /proc/self/status on Linux (it starts afresh at exec,
     unlike `ru_maxrss`, which a child spawned by a large parent inherits), else `getrusage`'s max RSS."""
@@ -541,8 +616,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads (default: all cores)")
     parser.add_argument("--data-dir", help="folder holding meld/csv (default: the loader's default)")
-    parser.add_argument("--sections", default="train,infer,e2e,stream,scaling,graph",
-                        help="comma-separated subset of train,infer,e2e,stream,scaling,graph,profile")
+    parser.add_argument("--sections", default="train,infer,e2e,stream,export,scaling,graph",
+                        help="comma-separated subset of train,infer,e2e,stream,export,scaling,graph,profile")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the torch.compile variant of inference (its compilation takes minutes)")
     parser.add_argument("--no-baselines", dest="baselines", action="store_false",
@@ -563,6 +638,7 @@ def main(argv: list[str] | None = None) -> dict:
         "infer": lambda: bench_inference(dialogues, args, results),
         "e2e": lambda: bench_end_to_end(dialogues, args, results),
         "stream": lambda: bench_streaming(dialogues, args, results),
+        "export": lambda: bench_export(dialogues, args, results),
         "scaling": lambda: bench_scaling(args, results),
         "graph": lambda: bench_graph_implementations(dialogues, args, results),
         "profile": lambda: bench_profile(dialogues, results),

