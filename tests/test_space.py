@@ -514,6 +514,7 @@ def test_browser_fills_the_table_and_reads_the_emotions(server, tmp_path):
             page.get_by_text("Audio and faces (optional)").click()
             page.locator("#audio-files input[type=file]").set_input_files(str(write_voice(tmp_path / "utt1.wav")))
             expect(page.locator("#audio-files")).to_contain_text("utt1.wav")
+            page.wait_for_load_state("networkidle")  # the upload has reached the server (slow on a loaded machine)
             page.locator("#analyse").click()
             expect(page.locator("#status")).to_contain_text("Analysed 3 utterances", timeout=60_000)
             expect(page.locator("#status")).to_contain_text("Audio files used for 1 of 3 utterances")
