@@ -80,10 +80,12 @@ REPO = Path(__file__).resolve().parent
 # results/experiments.py (results/RESULTS.md, "Recipe"); any flag given on the command line wins.
 FAR_REACH = {"past_window": 30, "future_window": 30, "distance_buckets": [1, 2, 4, 8, 16]}
 DATASET_DEFAULTS = {
-    "meld": {**FAR_REACH, "logit_adjustment": 0.5},
-    "iemocap": {"past_window": 10, "future_window": 10, "distance_buckets": [1, 2, 4, 8], "logit_adjustment": 0.0},
-    "mosi": {**FAR_REACH, "logit_adjustment": 0.0},
-    "default": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0},
+    "meld": {**FAR_REACH, "logit_adjustment": 0.5, "feature_dropout": 0.3},
+    "iemocap": {"past_window": 10, "future_window": 10, "distance_buckets": [1, 2, 4, 8], "logit_adjustment": 0.0,
+                "feature_dropout": 0.3},
+    "mosi": {**FAR_REACH, "logit_adjustment": 0.0, "feature_dropout": 0.0},
+    "default": {"past_window": 3, "future_window": 3, "distance_buckets": [1], "logit_adjustment": 0.0,
+                "feature_dropout": 0.0},
 }
 MAX_TEXT_LENGTH = 128
 FROM_TOKENS_TOLERANCE = 1e-4
@@ -112,7 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--baseline", choices=["gru"], help="train a bidirectional GRU baseline instead of Sync-TVA")
     model.add_argument("--hidden-size", type=int, default=128, help="128 scores like 256 on MELD text features at twice the speed")
     model.add_argument("--dropout", type=float, default=0.3, help="hidden and attention dropout")
-    model.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the input feature vectors")
+    model.add_argument("--feature-dropout", type=float, help="dropout on the input feature vectors (default: the "
+                       "dataset's, DATASET_DEFAULTS)")
     model.add_argument("--graph-layers", type=int, default=2, help="graph attention layers")
     model.add_argument("--enhancement-residual", choices=["utterance", "context"], default="utterance",
                        help="what the enhancement's gated update is added to (SyncTVAConfig.enhancement_residual)")
