@@ -39,6 +39,7 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import cached_file
 
 from modeling_synctva.feature_extraction_synctva import SyncTVAFeatureExtractor, load_waveform
+from modeling_synctva.modeling_synctva import mean_pool
 from modeling_synctva.processing_synctva import default_text_encoder
 
 from .atomic_files import atomic_write
@@ -96,12 +97,6 @@ def write_cache(path: Path, features: np.ndarray, lengths: np.ndarray, metadata:
 def load_text_encoder(name_or_path: str, device: str) -> tuple:
     """The tokenizer and the encoder (in eval mode, on `device`) of a text model given by Hub id or local folder."""
     return AutoTokenizer.from_pretrained(name_or_path), AutoModel.from_pretrained(name_or_path).to(device).eval()
-
-
-def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of the token states over the attention mask. Shapes: (K, L, D), (K, L) -> (K, D)"""
-    mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)
-    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
 def encode_texts(texts: list[str], tokenizer, model, batch_size: int, max_length: int, desc: str) -> np.ndarray:

@@ -209,6 +209,17 @@ class ModalityEnhancement(nn.Module):
         return self.output_norm(states + gate * update), last_state
 
 
+def mean_pool(token_states: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+    r"""The mean of the real tokens' states: :math:`\mathbf{x} = \sum_l m_l \mathbf{e}_l / \sum_l m_l` (the text
+    encoder's pooling, for the features cached for training and for the model run from tokens alike).
+
+    Shapes:
+        token_states (K, L, D), token_mask (K, L) -> (K, D)
+    """
+    mask = token_mask.unsqueeze(-1).to(token_states.dtype)
+    return (token_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
 def modality_grid(modalities: list[str], present: torch.Tensor) -> tuple[list[int], torch.Tensor]:
     """The graph's grid over `modalities` (names, in (text, audio, visual) order): their indices in `MODALITIES`
     and their presence. Shapes: present (B, N, 3) -> [M indices], (B, N, M)"""
@@ -761,8 +772,7 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         token_mask = text_attention_mask[real]
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_text_encoder):
             token_states = self.text_encoder(input_ids=input_ids[real], attention_mask=token_mask).last_hidden_state
-        token_mask = token_mask.unsqueeze(-1).to(token_states.dtype)
-        pooled = (token_states * token_mask).sum(dim=1) / token_mask.sum(dim=1).clamp(min=1.0)
+        pooled = mean_pool(token_states, token_mask)
         text_features = pooled.new_zeros(*attention_mask.shape, pooled.shape[-1])
         text_features[real] = pooled
         return text_features
