@@ -529,3 +529,37 @@ def test_browser_fills_the_table_and_reads_the_emotions(server, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "space.png").stat().st_size > 10_000
+
+
+def test_browser_explains_an_utterance_of_the_first_meld_test_example(server, tmp_path):
+    """The page opens on the first bundled example, a dialogue of MELD's test split: Analyse, then Explain row 1 in
+    the Graph attention tab, and the explanation names rows and speakers of that dialogue."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("no `chromium` on PATH (Debian: apt-get install -y chromium; scripts/setup.sh does it as root)")
+    from playwright.sync_api import expect, sync_playwright
+
+    example = EXAMPLES[0]
+    names = {f"{row} {speaker}" for row, speaker in enumerate(example["speakers"], start=1)}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server, wait_until="networkidle")
+            expect(page.locator("#dialogue-table")).to_contain_text(example["utterances"][0][:30])
+            page.locator("#analyse").click()
+            expect(page.locator("#status")).to_contain_text(f"Analysed {len(example['utterances'])} utterances", timeout=60_000)
+            page.get_by_role("tab", name="Graph attention").click()
+            page.locator("#explain").click()
+            expect(page.locator("#explain-status")).to_contain_text("Row 1 is predicted", timeout=60_000)
+            explanation = page.locator("#explanation")
+            expect(explanation.get_by_role("columnheader").first).to_be_visible()
+            headers = [text.strip() for text in explanation.get_by_role("columnheader").all_inner_texts()]
+            offset = 1 if headers[0] == "" else 0
+            source = headers.index("from") - offset
+            cells = [explanation.get_by_test_id(f"cell-{row}-{source}").inner_text().strip() for row in range(3)]
+            assert set(cells) <= names, (cells, names)
+            page.screenshot(path=tmp_path / "explain.png", full_page=True)
+        finally:
+            browser.close()
+    assert (tmp_path / "explain.png").stat().st_size > 10_000
