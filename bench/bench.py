@@ -96,7 +96,7 @@ def with_features(dialogues: list[dict], modalities: list[str], seed: int = 0) -
 def shuffled_batches(examples: list[dict], seed: int = 0) -> list[list[dict]]:
     """One training epoch's batches of `BATCH_SIZE` dialogues, as train.py draws them (dialogues of similar length
     together, `length_pooled_batches`)."""
-    lengths = [len(example["speakers"]) for example in examples]
+    lengths = [len(example["labels"]) for example in examples]
     batches = length_pooled_batches(lengths, BATCH_SIZE, torch.Generator().manual_seed(seed), DIALOGUE_POOL_BATCHES)
     return [[examples[i] for i in batch] for batch in batches]
 

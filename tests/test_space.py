@@ -23,6 +23,7 @@ accurate the model is.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -513,8 +514,8 @@ def test_browser_fills_the_table_and_reads_the_emotions(server, tmp_path):
                     expect(cell).to_contain_text(value)
             page.get_by_text("Audio and faces (optional)").click()
             page.locator("#audio-files input[type=file]").set_input_files(str(write_voice(tmp_path / "utt1.wav")))
-            expect(page.locator("#audio-files")).to_contain_text("utt1.wav")
-            page.wait_for_load_state("networkidle")  # the upload has reached the server (slow on a loaded machine)
+            # Uploaded: the file's size shows once it is on the server (Analyse before that would run without it).
+            expect(page.locator("#audio-files")).to_contain_text(re.compile(r"utt1\s*\.wav\s*[\d.]+\s*KB"), timeout=30_000)
             page.locator("#analyse").click()
             expect(page.locator("#status")).to_contain_text("Analysed 3 utterances", timeout=60_000)
             expect(page.locator("#status")).to_contain_text("Audio files used for 1 of 3 utterances")
@@ -531,24 +532,27 @@ def test_browser_fills_the_table_and_reads_the_emotions(server, tmp_path):
     assert (tmp_path / "space.png").stat().st_size > 10_000
 
 
-def test_browser_explains_an_utterance_of_the_first_meld_test_example(server, tmp_path):
-    """The page opens on the first bundled example, a dialogue of MELD's test split: Analyse, then Explain row 1 in
-    the Graph attention tab, and the explanation names rows and speakers of that dialogue."""
+def test_browser_explains_an_utterance_of_a_meld_test_example(server, tmp_path):
+    """The page opens on a bundled example, a dialogue of MELD's test split: Analyse, then Explain row 1 in the Graph
+    attention tab, and the explanation names rows and speakers of that dialogue."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("no `chromium` on PATH (Debian: apt-get install -y chromium; scripts/setup.sh does it as root)")
     from playwright.sync_api import expect, sync_playwright
 
-    example = EXAMPLES[0]
-    names = {f"{row} {speaker}" for row, speaker in enumerate(example["speakers"], start=1)}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(server, wait_until="networkidle")
-            expect(page.locator("#dialogue-table")).to_contain_text(example["utterances"][0][:30])
+            table = page.locator("#dialogue-table")
+            expect(table.get_by_test_id("cell-0-0")).to_be_visible()
+            count = table.get_by_role("row").count() - 1  # the header row
+            speakers = [table.get_by_test_id(f"cell-{row}-0").inner_text().strip() for row in range(count)]
+            names = {f"{row} {speaker}" for row, speaker in enumerate(speakers, start=1)}
             page.locator("#analyse").click()
-            expect(page.locator("#status")).to_contain_text(f"Analysed {len(example['utterances'])} utterances", timeout=60_000)
+            expect(page.locator("#status")).to_contain_text(f"Analysed {count} utterances", timeout=60_000)
+            expect(page.locator("#status")).to_contain_text("This is an example dialogue")  # of MELD's test split
             page.get_by_role("tab", name="Graph attention").click()
             page.locator("#explain").click()
             expect(page.locator("#explain-status")).to_contain_text("Row 1 is predicted", timeout=60_000)
