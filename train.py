@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_scheduler
 
 from datasets_scripts import LOADERS, load_cosmic_pickle
-from datasets_scripts.atomic_files import atomic_write, atomic_write_json, atomic_write_text
+from modeling_synctva.atomic_files import atomic_write, atomic_write_json, atomic_write_text
 from datasets_scripts.extract_features import extract_dataset_features
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 from modeling_synctva.collator_synctva import DataCollatorForDialogues

@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from datasets_scripts.atomic_files import atomic_write_json  # noqa: E402
+from modeling_synctva.atomic_files import atomic_write_json  # noqa: E402
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification  # noqa: E402
 from modeling_synctva.collator_synctva import DataCollatorForDialogues, speaker_slots  # noqa: E402
 from modeling_synctva.configuration_synctva import MELD_EMOTIONS  # noqa: E402

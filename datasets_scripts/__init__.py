@@ -15,7 +15,7 @@
 
 Every loader returns a `datasets.DatasetDict` with splits `train`, `validation`, `test` and the columns
 described in `schema`, and `LOADERS` names them. Pickles are only ever read through `safe_pickle.restricted_load`;
-files are written through `atomic_files`. `extract_features` encodes and caches the utterances of a dataset.
+files are written through `modeling_synctva.atomic_files`. `extract_features` encodes and caches the utterances of a dataset.
 """
 
 from .cosmic import load_cosmic_pickle

@@ -42,7 +42,7 @@ from modeling_synctva.feature_extraction_synctva import SyncTVAFeatureExtractor,
 from modeling_synctva.modeling_synctva import mean_pool
 from modeling_synctva.processing_synctva import default_text_encoder
 
-from .atomic_files import atomic_write
+from modeling_synctva.atomic_files import atomic_write
 from .loaders import LOADERS
 from .schema import VECTORS
 

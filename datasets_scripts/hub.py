@@ -19,7 +19,7 @@ from pathlib import Path
 import datasets
 from huggingface_hub import CommitInfo
 
-from .atomic_files import atomic_write
+from modeling_synctva.atomic_files import atomic_write
 
 
 def export_parquet(dataset_dict: datasets.DatasetDict, out_dir: str | os.PathLike) -> dict[str, Path]:

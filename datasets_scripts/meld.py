@@ -24,7 +24,7 @@ from urllib.request import urlopen
 
 import datasets
 
-from .atomic_files import atomic_write_bytes
+from modeling_synctva.atomic_files import atomic_write_bytes
 from .feature_files import MELD_KEY_OFFSETS, read_meld_features
 from .paths import DATA_DIR_HINT, default_data_dir, is_offline
 from .schema import (

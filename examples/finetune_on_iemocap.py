@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))  # run from a source checkout: the dataset loaders
 import evaluate  # noqa: E402
 
 from datasets_scripts import load_iemocap  # noqa: E402
-from datasets_scripts.atomic_files import atomic_write_json  # noqa: E402
+from modeling_synctva.atomic_files import atomic_write_json  # noqa: E402
 from modeling_synctva.collator_synctva import DataCollatorForDialogues  # noqa: E402
 
 METRIC = REPO / "synctva_training" / "erc_metrics"

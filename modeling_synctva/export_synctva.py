@@ -37,14 +37,14 @@ the GRU is unrolled and the file is exact.
 import contextlib
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.export import Dim, ExportedProgram
 from torch.export._patches import register_gru_while_loop_decomposition
 from torch.fx.experimental import _config as symbolic_shapes_config
 
+from .atomic_files import atomic_write
 from .configuration_synctva import MODALITIES
 from .modeling_synctva import SyncTVAForEmotionClassification
 
@@ -150,27 +150,10 @@ def export_program(
         )
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> str:
-    """Call `write(temporary_path)` for a temporary file beside `path` (same extension), then move it onto `path`:
-    a reader sees the old file or the complete new one. Returns `path` as a string."""
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=os.path.splitext(name)[1])
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
-
-
 def save_program(program: ExportedProgram, path: str | os.PathLike) -> str:
     """Write `program` (from `export_program`) to `path` (a `.pt2` file) atomically; `torch.export.load(path)` reads
     it back. Returns `path`."""
-    return write_atomically(path, lambda temporary: torch.export.save(program, temporary))
+    return str(atomic_write(path, lambda temporary: torch.export.save(program, temporary), suffix=os.path.splitext(path)[1]))
 
 
 def export_onnx(
@@ -194,7 +177,7 @@ def export_onnx(
             output_names=list(OUTPUT_NAMES), verbose=False,
         )
 
-    return write_atomically(path, write)
+    return str(atomic_write(path, write, suffix=os.path.splitext(path)[1]))
 
 
 __all__ = ["INPUT_NAMES", "MIN_EXPORTED_UTTERANCES", "export_onnx", "export_program", "save_program"]

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from experiments import command, experiments  # noqa: E402
 
-from datasets_scripts.atomic_files import atomic_write_json, atomic_write_text  # noqa: E402
+from modeling_synctva.atomic_files import atomic_write_json, atomic_write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent
 METRICS = ("weighted_f1", "accuracy", "macro_f1")

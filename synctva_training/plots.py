@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from datasets_scripts.atomic_files import atomic_write  # noqa: E402
+from modeling_synctva.atomic_files import atomic_write  # noqa: E402
 
 
 def save_figure(figure, path: str | os.PathLike) -> None:

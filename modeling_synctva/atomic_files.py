@@ -13,9 +13,10 @@
 # limitations under the License.
 """Atomic file writes for the whole project: a reader, or a run killed midway, sees the old file or the new one.
 
-Every writer of a file that another process may read (feature caches, downloads, Parquet exports, checkpoints,
-results, benchmark JSON) goes through `atomic_write`. It lives here, the lowest layer that writes files, so that
-`datasets_scripts`, `synctva_training`, `train.py`, `results/` and `bench/` import the same one.
+Every writer of a file that another process may read (serving exports, feature caches, downloads, Parquet exports,
+checkpoints, results, benchmark JSON) goes through `atomic_write`. It lives here, in the lowest layer (the export
+helpers beside the model write files too), so that `modeling_synctva`, `datasets_scripts`, `synctva_training`,
+`train.py`, `results/` and `bench/` import the same one.
 """
 
 import json
