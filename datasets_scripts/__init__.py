@@ -19,7 +19,7 @@ files are written through `modeling_synctva.atomic_files`. `extract_features` en
 """
 
 from .cosmic import load_cosmic_pickle
-from .extract_features import encoder_identity, extract_dataset_features, mean_pool
+from .extract_features import encoder_identity, extract_dataset_features
 from .feature_files import load_iemocap_features, load_meld_features
 from .hub import export_parquet, push_to_hub
 from .iemocap import load_iemocap
@@ -42,7 +42,6 @@ __all__ = [
     "load_meld",
     "load_meld_features",
     "load_mosi",
-    "mean_pool",
     "push_to_hub",
     "restricted_load",
 ]

@@ -38,7 +38,8 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_scheduler
 
-from datasets_scripts import encoder_identity, mean_pool
+from datasets_scripts import encoder_identity
+from modeling_synctva.modeling_synctva import mean_pool
 from modeling_synctva.processing_synctva import context_texts
 
 from .batching import length_pooled_batches
