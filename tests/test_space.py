@@ -482,88 +482,86 @@ def test_concurrent_clients_get_every_answer_right(server):
           f"({len(latencies) / wall:.2f} requests/s): latency p50 {p50:.2f} s, p95 {p95:.2f} s")
 
 
-def test_browser_fills_the_table_and_reads_the_emotions(server, tmp_path):
+@pytest.fixture
+def page(server):
+    """A headless Chromium page on the served demo (skipped without chromium)."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("no `chromium` on PATH (Debian: apt-get install -y chromium; scripts/setup.sh does it as root)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server, wait_until="networkidle")
+            yield page
+        finally:
+            browser.close()
+
+
+def test_browser_fills_the_table_and_reads_the_emotions(page, tmp_path):
+    from playwright.sync_api import expect
 
     rows = [("Monica", "You got the job? That's wonderful!"), ("Chandler", "I can't believe it."),
             ("Monica", "Why are you so upset?")]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(server, wait_until="networkidle")
-            table = page.locator("#dialogue-table")
-            page.locator("#clear").click()
-            expect(table.get_by_role("gridcell")).to_have_count(0)
-            table.get_by_role("button", name="Add row").click()
-            for row, values in enumerate(rows):
-                if row:
-                    previous = table.get_by_test_id(f"cell-{row - 1}-0")
-                    previous.click()
-                    previous.get_by_role("button", name="Open cell menu").click()
-                    page.get_by_role("menuitem", name="Add row below").click()
-                for col, value in enumerate(values):
-                    cell = table.get_by_test_id(f"cell-{row}-{col}")
-                    cell.dblclick()
-                    editor = cell.get_by_role("textbox")
-                    editor.fill(value)
-                    editor.press("Enter")
-                    expect(cell).to_contain_text(value)
-            page.get_by_text("Audio and faces (optional)").click()
-            page.locator("#audio-files input[type=file]").set_input_files(str(write_voice(tmp_path / "utt1.wav")))
-            # Uploaded: the file's size shows once it is on the server (Analyse before that would run without it).
-            expect(page.locator("#audio-files")).to_contain_text(re.compile(r"utt1\s*\.wav\s*[\d.]+\s*KB"), timeout=30_000)
-            page.locator("#analyse").click()
-            expect(page.locator("#status")).to_contain_text("Analysed 3 utterances", timeout=60_000)
-            expect(page.locator("#status")).to_contain_text("Audio files used for 1 of 3 utterances")
-            emotions = page.locator("#emotions")
-            headers = [text.strip() for text in emotions.get_by_role("columnheader").all_inner_texts()]
-            emotion_column = headers.index("emotion") - (1 if headers[0] == "" else 0)
-            labels = [emotions.get_by_test_id(f"cell-{row}-{emotion_column}").inner_text().strip() for row in range(3)]
-            assert len(labels) == 3 and set(labels) <= set(MELD_EMOTIONS), labels
-            page.get_by_role("tab", name="Graph attention").click()
-            expect(page.locator("#attention-plot img[src^='data:image/png']")).to_be_visible()
-            page.screenshot(path=tmp_path / "space.png", full_page=True)
-        finally:
-            browser.close()
+    table = page.locator("#dialogue-table")
+    page.locator("#clear").click()
+    expect(table.get_by_role("gridcell")).to_have_count(0)
+    table.get_by_role("button", name="Add row").click()
+    for row, values in enumerate(rows):
+        if row:
+            previous = table.get_by_test_id(f"cell-{row - 1}-0")
+            previous.click()
+            previous.get_by_role("button", name="Open cell menu").click()
+            page.get_by_role("menuitem", name="Add row below").click()
+        for col, value in enumerate(values):
+            cell = table.get_by_test_id(f"cell-{row}-{col}")
+            cell.dblclick()
+            editor = cell.get_by_role("textbox")
+            editor.fill(value)
+            editor.press("Enter")
+            expect(cell).to_contain_text(value)
+    page.get_by_text("Audio and faces (optional)").click()
+    page.locator("#audio-files input[type=file]").set_input_files(str(write_voice(tmp_path / "utt1.wav")))
+    # Uploaded: the file's size shows once it is on the server (Analyse before that would run without it).
+    expect(page.locator("#audio-files")).to_contain_text(re.compile(r"utt1\s*\.wav\s*[\d.]+\s*KB"), timeout=30_000)
+    page.locator("#analyse").click()
+    expect(page.locator("#status")).to_contain_text("Analysed 3 utterances", timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("Audio files used for 1 of 3 utterances")
+    emotions = page.locator("#emotions")
+    headers = [text.strip() for text in emotions.get_by_role("columnheader").all_inner_texts()]
+    emotion_column = headers.index("emotion") - (1 if headers[0] == "" else 0)
+    labels = [emotions.get_by_test_id(f"cell-{row}-{emotion_column}").inner_text().strip() for row in range(3)]
+    assert len(labels) == 3 and set(labels) <= set(MELD_EMOTIONS), labels
+    page.get_by_role("tab", name="Graph attention").click()
+    expect(page.locator("#attention-plot img[src^='data:image/png']")).to_be_visible()
+    page.screenshot(path=tmp_path / "space.png", full_page=True)
     assert (tmp_path / "space.png").stat().st_size > 10_000
 
 
-def test_browser_explains_an_utterance_of_a_meld_test_example(server, tmp_path):
+def test_browser_explains_an_utterance_of_a_meld_test_example(page, tmp_path):
     """The page opens on a bundled example, a dialogue of MELD's test split: Analyse, then Explain row 1 in the Graph
     attention tab, and the explanation names rows and speakers of that dialogue."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no `chromium` on PATH (Debian: apt-get install -y chromium; scripts/setup.sh does it as root)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(server, wait_until="networkidle")
-            table = page.locator("#dialogue-table")
-            expect(table.get_by_test_id("cell-0-0")).to_be_visible()
-            count = table.get_by_role("row").count() - 1  # the header row
-            speakers = [table.get_by_test_id(f"cell-{row}-0").inner_text().strip() for row in range(count)]
-            names = {f"{row} {speaker}" for row, speaker in enumerate(speakers, start=1)}
-            page.locator("#analyse").click()
-            expect(page.locator("#status")).to_contain_text(f"Analysed {count} utterances", timeout=60_000)
-            expect(page.locator("#status")).to_contain_text("This is an example dialogue")  # of MELD's test split
-            page.get_by_role("tab", name="Graph attention").click()
-            page.locator("#explain").click()
-            expect(page.locator("#explain-status")).to_contain_text("Row 1 is predicted", timeout=60_000)
-            explanation = page.locator("#explanation")
-            expect(explanation.get_by_role("columnheader").first).to_be_visible()
-            headers = [text.strip() for text in explanation.get_by_role("columnheader").all_inner_texts()]
-            offset = 1 if headers[0] == "" else 0
-            source = headers.index("from") - offset
-            cells = [explanation.get_by_test_id(f"cell-{row}-{source}").inner_text().strip() for row in range(3)]
-            assert set(cells) <= names, (cells, names)
-            page.screenshot(path=tmp_path / "explain.png", full_page=True)
-        finally:
-            browser.close()
+    table = page.locator("#dialogue-table")
+    expect(table.get_by_test_id("cell-0-0")).to_be_visible()
+    count = table.get_by_role("row").count() - 1  # the header row
+    speakers = [table.get_by_test_id(f"cell-{row}-0").inner_text().strip() for row in range(count)]
+    names = {f"{row} {speaker}" for row, speaker in enumerate(speakers, start=1)}
+    page.locator("#analyse").click()
+    expect(page.locator("#status")).to_contain_text(f"Analysed {count} utterances", timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("This is an example dialogue")  # of MELD's test split
+    page.get_by_role("tab", name="Graph attention").click()
+    page.locator("#explain").click()
+    expect(page.locator("#explain-status")).to_contain_text("Row 1 is predicted", timeout=60_000)
+    explanation = page.locator("#explanation")
+    expect(explanation.get_by_role("columnheader").first).to_be_visible()
+    headers = [text.strip() for text in explanation.get_by_role("columnheader").all_inner_texts()]
+    offset = 1 if headers[0] == "" else 0
+    source = headers.index("from") - offset
+    cells = [explanation.get_by_test_id(f"cell-{row}-{source}").inner_text().strip() for row in range(3)]
+    assert set(cells) <= names, (cells, names)
+    page.screenshot(path=tmp_path / "explain.png", full_page=True)
     assert (tmp_path / "explain.png").stat().st_size > 10_000
