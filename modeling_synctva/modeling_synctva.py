@@ -889,7 +889,8 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         `modality_ids` (indices in `MODALITIES`). Shapes: present (B, N, M), speaker_ids (B, N) ->
         (B, N, K, M, M), (B, N, K, M, M)"""
         return dialogue_window(
-            present, speaker_ids, torch.tensor(modality_ids, device=present.device), self.config.past_window, self.config.future_window, self.config.speaker_aware_edges,
+            present, speaker_ids, torch.tensor(modality_ids, device=present.device), self.config.past_window,
+            self.config.future_window, self.config.speaker_aware_edges,
             self.config.distance_buckets,
         )
 
