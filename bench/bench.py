@@ -58,20 +58,21 @@ TARGETS = {
 # --- data -----------------------------------------------------------------------------------------------------
 
 
-def meld_train_dialogues(data_dir: str | None) -> list[dict]:
-    """MELD's 1038 training dialogues (speakers, utterances, labels), with `datasets_scripts.load_meld`, else from
-    the CSV directly."""
+def meld_train_dialogues(data_dir: str | None, split: str = "train") -> list[dict]:
+    """MELD's 1038 training dialogues (speakers, utterances, labels), or those of another `split`, with
+    `datasets_scripts.load_meld`, else from the CSV directly."""
     try:
         from datasets_scripts import load_meld
     except ImportError:
         load_meld = None
     if load_meld is not None:
-        train = load_meld(data_dir)["train"]
+        train = load_meld(data_dir)[split]
         return [{"speakers": s, "utterances": u, "labels": lab} for s, u, lab in
                 zip(train["speakers"], train["utterances"], train["labels"])]
     folder = Path(data_dir or Path(__file__).resolve().parents[2] / "shared" / "data")
     dialogues: dict[int, list] = {}
-    with open(folder / "meld" / "csv" / "train_sent_emo.csv", encoding="utf-8", newline="") as handle:
+    csv_name = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}[split]
+    with open(folder / "meld" / "csv" / csv_name, encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             dialogues.setdefault(int(row["Dialogue_ID"]), []).append(row)
     out = []
@@ -82,13 +83,16 @@ def meld_train_dialogues(data_dir: str | None) -> list[dict]:
     return out
 
 
-def with_features(dialogues: list[dict], modalities: list[str], seed: int = 0) -> list[dict]:
+def with_features(
+    dialogues: list[dict], modalities: list[str], seed: int = 0, sizes: dict[str, int] | None = None
+) -> list[dict]:
     """Examples for `DataCollatorForDialogues`: the real speakers and labels, made-up features of the real sizes
-    (one (n, F) tensor per modality, as a dataset in torch format gives them)."""
+    (`sizes`, by default `FEATURE_SIZES`; one (n, F) tensor per modality, as a dataset in torch format gives them)."""
     generator = torch.Generator().manual_seed(seed)
+    sizes = sizes or FEATURE_SIZES
     return [
         {"speaker_ids": speaker_slots(d["speakers"]), "labels": d["labels"],
-         **{f"{m}_features": torch.randn(len(d["speakers"]), FEATURE_SIZES[m], generator=generator) for m in modalities}}
+         **{f"{m}_features": torch.randn(len(d["speakers"]), sizes[m], generator=generator) for m in modalities}}
         for d in dialogues
     ]
 
@@ -219,10 +223,14 @@ def bench_training(dialogues: list[dict], args, results: dict) -> None:
         results[f"meld_epoch_dialogues{suffix}"] = sum(len(b) for b in batches)
 
 
-def dialogue_inputs(dialogue: dict, modalities: list[str], generator: torch.Generator) -> dict:
-    """One dialogue as a batch of one: made-up features (1, n, F) and its speaker slots (1, n)."""
+def dialogue_inputs(
+    dialogue: dict, modalities: list[str], generator: torch.Generator, sizes: dict[str, int] | None = None
+) -> dict:
+    """One dialogue as a batch of one: made-up features (1, n, F) of the `sizes` (by default `FEATURE_SIZES`) and its
+    speaker slots (1, n)."""
     n = len(dialogue["speakers"])
-    inputs = {f"{m}_features": torch.randn(1, n, FEATURE_SIZES[m], generator=generator) for m in modalities}
+    sizes = sizes or FEATURE_SIZES
+    inputs = {f"{m}_features": torch.randn(1, n, sizes[m], generator=generator) for m in modalities}
     inputs["speaker_ids"] = torch.tensor([speaker_slots(dialogue["speakers"])])
     return inputs
 
@@ -525,13 +533,15 @@ def peak_rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
 
 
-def scaling_worker(num_utterances: int, threads: int) -> dict:
-    """In a fresh process: one forward pass (eval, no grad) over a T+A+V dialogue of `num_utterances` utterances;
-    time and peak resident memory (the process's max RSS, torch's allocations included)."""
+def scaling_worker(num_utterances: int, threads: int, sizes: dict[str, int] | None = None) -> dict:
+    """In a fresh process: one forward pass (eval, no grad) over a T+A+V dialogue of `num_utterances` utterances
+    with features of the `sizes` (by default `FEATURE_SIZES`); time and peak resident memory (the process's max RSS,
+    torch's allocations included)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = SyncTVAForEmotionClassification(SyncTVAConfig()).eval()
-    inputs = {f"{m}_features": torch.randn(1, num_utterances, size) for m, size in FEATURE_SIZES.items()}
+    sizes = sizes or FEATURE_SIZES
+    model = SyncTVAForEmotionClassification(SyncTVAConfig(**feature_size_arguments(sizes))).eval()
+    inputs = {f"{m}_features": torch.randn(1, num_utterances, size) for m, size in sizes.items()}
     inputs["speaker_ids"] = torch.randint(0, 4, (1, num_utterances))
     rss_before = peak_rss_mib()
     times = []
@@ -545,22 +555,90 @@ def scaling_worker(num_utterances: int, threads: int) -> dict:
             "forward_s": statistics.median(times[1:]), "peak_rss_mib": peak, "rss_before_forward_mib": rss_before}
 
 
+def evenly_spaced(items: list, count: int) -> list:
+    """`count` items spread evenly over `items` (item `i * len(items) // count`), as the research code's harness picks
+    its quick subsets."""
+    return items if count >= len(items) else [items[i * len(items) // count] for i in range(count)]
+
+
+def feature_size_arguments(sizes: dict[str, int]) -> dict[str, int]:
+    """`SyncTVAConfig` arguments for features of these `sizes`: {"text": 1024, ...} -> {"text_feature_size": 1024, ...}"""
+    return {f"{m}_feature_size": size for m, size in sizes.items()}
+
+
+def long_dialogue(num_utterances: int, threads: int, sizes: dict[str, int] | None = None) -> dict:
+    """`scaling_worker` in a fresh process (so that its peak RSS is its own); on failure, the error."""
+    command = [sys.executable, __file__, "--scaling-worker", str(num_utterances), "--threads", str(threads)]
+    if sizes:
+        command += ["--scaling-feature-sizes", ",".join(str(sizes[m]) for m in ("text", "audio", "visual"))]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        return {"utterances": num_utterances, "error": done.stderr[-500:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def bench_scaling(args, results: dict) -> None:
     sizes = [10, 100, 2000] if args.quick else [10, 100, 1000, 2000, 5000, 10000]
-    rows = []
-    for size in sizes:
-        command = [sys.executable, __file__, "--scaling-worker", str(size), "--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            rows.append({"utterances": size, "error": done.stderr[-500:]})
-            continue
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    rows = [long_dialogue(size, args.threads) for size in sizes]
     results["scaling"] = rows
     for row in rows:
         if "error" not in row:
             results[f"forward_s_{row['utterances']}"] = row["forward_s"]
             results[f"peak_mem_mib_{row['utterances']}"] = row["peak_rss_mib"]
             results[f"edges_{row['utterances']}"] = row["edges"]
+
+
+PAPER_FEATURE_SIZES = {"text": 1024, "audio": 300, "visual": 342}
+"""The MELD features of GraphSmile and M3Net (RoBERTa layers 1024, openSMILE 300, DenseNet 342): the setting in which
+their research code is timed (../shared/anchors), beside this benchmark's own `FEATURE_SIZES`."""
+
+
+def bench_paper_setting(dialogues: list[dict], args, results: dict) -> None:
+    """Sync-TVA at its defaults in the research code's MELD setting (`PAPER_FEATURE_SIZES`, T+A+V, batch 16): one
+    training epoch over MELD's training dialogues (`paper_epoch_s`, median of 3 after a warm-up), batch-1 latency over
+    MELD's test dialogues' lengths and speakers, eager and (unless `--no-compile`) compiled as the README compiles it
+    (`paper_infer_p50_ms[_compiled]`), and one 2,000-utterance dialogue in a fresh process (`paper_forward_s_2000`,
+    `paper_peak_mem_mib_2000`). With `--quick`, the dialogues of the research code's quick run: 64 training and 60
+    test dialogues, evenly spaced, and the median of 2 epochs."""
+    from modeling_synctva.streaming_synctva import compile_for_latency
+
+    modalities = list(PAPER_FEATURE_SIZES)
+    config = SyncTVAConfig(**feature_size_arguments(PAPER_FEATURE_SIZES), modalities=modalities)
+    collator = DataCollatorForDialogues()
+    train, test = dialogues, meld_train_dialogues(args.data_dir, "test")
+    # CODEPATH: quick mode times the subsets of the research code's quick run (run_anchors.py --quick).
+    if args.quick:
+        train, test = evenly_spaced(train, 64), evenly_spaced(test, 60)
+    batches = shuffled_batches(with_features(train, modalities, sizes=PAPER_FEATURE_SIZES))
+    torch.manual_seed(0)
+    trainee = Trainee("synctva", SyncTVAForEmotionClassification(config))
+    time_epoch(trainee, batches[:4], collator)  # warm-up
+    epochs = [time_epoch(trainee, batches, collator) for _ in range(2 if args.quick else 3)]
+    results["paper_epoch_s"] = statistics.median(epochs)
+    results["paper_epoch_dialogues"] = len(train)
+
+    model = trainee.model.eval()
+    generator = torch.Generator().manual_seed(0)
+    inputs = [dialogue_inputs(d, modalities, generator, PAPER_FEATURE_SIZES) for d in test]
+    runners = {"": model}
+    if args.compile:
+        runners["_compiled"] = compile_for_latency(model)
+    with torch.inference_mode():
+        for variant, runner in runners.items():
+            for batch in inputs if variant else inputs[:10]:  # warm-up; compiles every shape class once
+                runner(**batch)
+            times = []
+            for batch in inputs:
+                start = time.perf_counter()
+                runner(**batch)
+                times.append(time.perf_counter() - start)
+            results[f"paper_infer_p50_ms{variant}"] = 1e3 * statistics.median(times)
+    results["paper_infer_dialogues"] = len(inputs)
+    row = long_dialogue(2000, args.threads, PAPER_FEATURE_SIZES)
+    results["paper_long_dialogue"] = row
+    if "error" not in row:
+        results["paper_forward_s_2000"] = row["forward_s"]
+        results["paper_peak_mem_mib_2000"] = row["peak_rss_mib"]
 
 
 def bench_profile(dialogues: list[dict], results: dict) -> None:
@@ -617,15 +695,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads (default: all cores)")
     parser.add_argument("--data-dir", help="folder holding meld/csv (default: the loader's default)")
     parser.add_argument("--sections", default="train,infer,e2e,stream,export,scaling,graph",
-                        help="comma-separated subset of train,infer,e2e,stream,export,scaling,graph,profile")
+                        help="comma-separated subset of train,infer,e2e,stream,export,scaling,graph,profile,paper")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the torch.compile variant of inference (its compilation takes minutes)")
     parser.add_argument("--no-baselines", dest="baselines", action="store_false",
                         help="train Sync-TVA alone (to time another version of the model against this one)")
     parser.add_argument("--scaling-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--scaling-feature-sizes", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scaling_worker:
-        print(json.dumps(scaling_worker(args.scaling_worker, args.threads)))
+        sizes = None
+        if args.scaling_feature_sizes:
+            sizes = dict(zip(("text", "audio", "visual"), map(int, args.scaling_feature_sizes.split(","))))
+        print(json.dumps(scaling_worker(args.scaling_worker, args.threads, sizes)))
         return {}
 
     torch.set_num_threads(args.threads)
@@ -642,6 +724,7 @@ def main(argv: list[str] | None = None) -> dict:
         "scaling": lambda: bench_scaling(args, results),
         "graph": lambda: bench_graph_implementations(dialogues, args, results),
         "profile": lambda: bench_profile(dialogues, results),
+        "paper": lambda: bench_paper_setting(dialogues, args, results),
     }
     for name in args.sections.split(","):
         start = time.perf_counter()

@@ -158,55 +158,133 @@ class ModalityEnhancement(nn.Module):
     `config.use_modality_enhancement=False`, :math:`\mathbf{h}'_i = \mathbf{h}_i`. Every utterance gets a state;
     those of utterances where the modality is absent are never read.
 
+    The GRUs of all modalities read their dialogues together (`read_dialogues`), so this module has three steps:
+    `project` gives :math:`\mathbf{h}`, `dialogue_input` the sequence its GRUs read, and `update` gives
+    :math:`\mathbf{h}'` from :math:`\mathbf{h}` and the context :math:`\mathbf{c}`.
+
     Shapes:
-        features (B, N, F_modality), present (B, N), lengths (B,), carried forward state (1, B, H) ->
-        (B, N, H), and the forward GRU's last state (1, B, H)
+        features (B, N, F_modality) -> h (B, N, H); h and present (B, N) -> GRU input (B, N, H);
+        h and c (B, N, H) -> h' (B, N, H)
     """
 
     def __init__(self, config: SyncTVAConfig, modality: str):
         super().__init__()
         feature_size = getattr(config, f"{modality}_feature_size")
-        self.enhance = config.use_modality_enhancement
-        self.causal = config.is_causal
         self.residual = config.enhancement_residual
         self.feature_dropout = nn.Dropout(config.feature_dropout_prob)
         self.input_projection = nn.Linear(feature_size, config.hidden_size)
         self.input_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         # CODEPATH: ablation checkpoints (use_modality_enhancement=False) keep the projection only.
-        if not self.enhance:
+        if not config.use_modality_enhancement:
             return
-        direction_size = config.hidden_size if self.causal else config.hidden_size // 2
+        direction_size = config.hidden_size if config.is_causal else config.hidden_size // 2
         self.forward_context = nn.GRU(config.hidden_size, direction_size, batch_first=True)
         # CODEPATH: non-causal checkpoints (future_window > 0) also read the dialogue backwards.
-        if not self.causal:
+        if not config.is_causal:
             self.backward_context = nn.GRU(config.hidden_size, direction_size, batch_first=True)
         self.context_gate = nn.Linear(2 * config.hidden_size, config.hidden_size)
         self.context_projection = nn.Linear(config.hidden_size, config.hidden_size)
         self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(
-        self,
-        features: torch.Tensor,
-        present: torch.Tensor,
-        lengths: torch.Tensor,
-        carried: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        states = self.input_norm(self.input_projection(self.feature_dropout(features)))  # (B, N, H)
-        if not self.enhance:
-            return states, None
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """:math:`\\mathbf{h}`: each utterance's features projected to the hidden size. (B, N, F) -> (B, N, H)"""
+        return self.input_norm(self.input_projection(self.feature_dropout(features)))
+
+    def dialogue_input(self, states: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """What the GRUs read: :math:`p_j \\mathbf{h}_j`. (B, N, H), (B, N) -> (B, N, H)"""
         inputs = states * present.unsqueeze(-1).to(states.dtype)
+        # CODEPATH: enhancement_residual="context" checkpoints (the gated update on the context) drop the input.
         if self.residual == "context":
             inputs = self.dropout(inputs)
-        context, last_state = self.forward_context(inputs, carried)  # (B, N, H / 2 or H), (1, B, H / 2 or H)
-        if not self.causal:
-            backward, _ = self.backward_context(reverse_within_length(inputs, lengths))
-            context = torch.cat([context, reverse_within_length(backward, lengths)], dim=-1)  # (B, N, H)
+        return inputs
+
+    def update(self, states: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """:math:`\\mathbf{h}'` from :math:`\\mathbf{h}` and the context :math:`\\mathbf{c}`. (B, N, H) each -> (B, N, H)"""
         gate = torch.sigmoid(self.context_gate(torch.cat([states, context], dim=-1)))
+        # CODEPATH: enhancement_residual="context" checkpoints put the gated update on the context.
         if self.residual == "context":
-            return self.output_norm(self.context_projection(context) + gate * self.dropout(states)), last_state
+            return self.output_norm(self.context_projection(context) + gate * self.dropout(states))
         update = self.dropout(self.context_projection(context))
-        return self.output_norm(states + gate * update), last_state
+        return self.output_norm(states + gate * update)
+
+
+def grus_in_lockstep(
+    grus: list[nn.GRU], sequences: torch.Tensor, initial: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""G one-layer GRUs of the same sizes (batch first), GRU :math:`g` over sequence :math:`g`, run side by side:
+    each step is one batched matrix product for all of them, so a dialogue costs as many steps as it has
+    utterances, not G times as many. For each GRU, at step :math:`t` (`nn.GRU`'s own equations and weights):
+
+    .. math::
+        \mathbf{r}_t &= \sigma(\mathbf{W}_{ir} \mathbf{x}_t + \mathbf{b}_{ir} + \mathbf{W}_{hr} \mathbf{h}_{t-1}
+                        + \mathbf{b}_{hr}), \quad
+        \mathbf{z}_t = \sigma(\mathbf{W}_{iz} \mathbf{x}_t + \mathbf{b}_{iz} + \mathbf{W}_{hz} \mathbf{h}_{t-1}
+                        + \mathbf{b}_{hz}) \\
+        \mathbf{n}_t &= \tanh\big(\mathbf{W}_{in} \mathbf{x}_t + \mathbf{b}_{in}
+                        + \mathbf{r}_t \odot (\mathbf{W}_{hn} \mathbf{h}_{t-1} + \mathbf{b}_{hn})\big), \quad
+        \mathbf{h}_t = \mathbf{n}_t + \mathbf{z}_t \odot (\mathbf{h}_{t-1} - \mathbf{n}_t)
+
+    Under `torch.compile` and `torch.export` each GRU runs as itself: a loop over a dialogue's length cannot be
+    traced for every length, and `nn.GRU` can.
+
+    Shapes:
+        sequences (G, B, N, I), initial (G, B, H) or None (zeros) -> outputs (G, B, N, H), last states (G, B, H)
+    """
+    if torch.compiler.is_compiling():
+        runs = [
+            gru(sequence, None if initial is None else initial[g : g + 1])
+            for g, (gru, sequence) in enumerate(zip(grus, sequences))
+        ]
+        return torch.stack([outputs for outputs, _ in runs]), torch.cat([last for _, last in runs])
+    num_grus, batch_size, num_steps, input_size = sequences.shape
+    hidden_size = grus[0].hidden_size
+    input_weights = torch.stack([gru.weight_ih_l0 for gru in grus]).transpose(1, 2)  # (G, I, 3H)
+    hidden_weights = torch.stack([gru.weight_hh_l0 for gru in grus]).transpose(1, 2)  # (G, H, 3H)
+    input_bias = torch.stack([gru.bias_ih_l0 for gru in grus]).unsqueeze(1)  # (G, 1, 3H)
+    hidden_bias = torch.stack([gru.bias_hh_l0 for gru in grus]).unsqueeze(1)
+    input_gates = torch.baddbmm(input_bias, sequences.reshape(num_grus, -1, input_size), input_weights)
+    input_gates = input_gates.view(num_grus, batch_size, num_steps, 3 * hidden_size)
+    state = sequences.new_zeros(num_grus, batch_size, hidden_size) if initial is None else initial
+    outputs = []
+    for step in range(num_steps):
+        hidden_gates = torch.baddbmm(hidden_bias, state, hidden_weights)  # (G, B, 3H)
+        step_gates = input_gates[:, :, step]
+        reset, keep = torch.sigmoid(step_gates[..., : 2 * hidden_size] + hidden_gates[..., : 2 * hidden_size]).chunk(2, dim=-1)
+        candidate = torch.tanh(step_gates[..., 2 * hidden_size :] + reset * hidden_gates[..., 2 * hidden_size :])
+        state = candidate + keep * (state - candidate)
+        outputs.append(state)
+    return torch.stack(outputs, dim=2), state
+
+
+def read_dialogues(
+    enhancements: list[ModalityEnhancement],
+    inputs: torch.Tensor,
+    lengths: torch.Tensor,
+    causal: bool,
+    carried: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The context :math:`\mathbf{c}` of every modality's enhancement (`ModalityEnhancement`): its forward GRU
+    over the dialogue and, unless `causal`, its backward GRU over the dialogue reversed, all in lockstep
+    (`grus_in_lockstep`). `carried` starts the forward GRUs from the state a stream kept.
+
+    Shapes:
+        inputs (B, N, M, H) the GRUs' inputs of the M modalities, lengths (B,), carried (M, B, H_direction) ->
+        context (B, N, M, H), the forward GRUs' last states (M, B, H_direction)
+    """
+    num_modalities = inputs.shape[2]
+    grus = [enhancement.forward_context for enhancement in enhancements]
+    sequences = inputs.permute(2, 0, 1, 3)  # (M, B, N, H)
+    # CODEPATH: non-causal checkpoints (future_window > 0) read the dialogues backwards too.
+    if not causal:
+        grus += [enhancement.backward_context for enhancement in enhancements]
+        sequences = torch.cat([sequences, reverse_within_length(inputs, lengths).permute(2, 0, 1, 3)])
+    outputs, last_states = grus_in_lockstep(grus, sequences, carried)
+    outputs = outputs.permute(1, 2, 0, 3)  # (B, N, G, H_direction)
+    context = outputs[:, :, :num_modalities]
+    if not causal:
+        context = torch.cat([context, reverse_within_length(outputs[:, :, num_modalities:], lengths)], dim=-1)
+    return context, last_states[:num_modalities]
 
 
 def mean_pool(token_states: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
@@ -849,18 +927,24 @@ class SyncTVAModel(SyncTVAPreTrainedModel):
         present: torch.Tensor,
         lengths: torch.Tensor,
         carried_context: dict[str, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The enhanced state of every (utterance, modality) cell of the graph's grid, and each modality's last
-        forward context state (`carried_context` starts them from earlier utterances when streaming).
-        Shapes: features {modality: (B, N, F)} for the M modalities of the grid, present (B, N, M), lengths (B,) ->
-        (B, N, M, H), {modality: (1, B, H)}"""
-        enhanced, last_states = [], {}
-        for index, (modality, modality_features) in enumerate(features.items()):
-            carried = (carried_context or {}).get(modality)
-            enhancement = self.enhancements[modality]
-            states, last_states[modality] = enhancement(modality_features, present[..., index], lengths, carried)
-            enhanced.append(states)
-        return torch.stack(enhanced, dim=2), last_states
+        forward context state (`carried_context` starts them from earlier utterances when streaming; None without
+        enhancement). Shapes: features {modality: (B, N, F)} for the M modalities of the grid, present (B, N, M),
+        lengths (B,) -> (B, N, M, H), {modality: (1, B, H)}"""
+        enhancements = [self.enhancements[modality] for modality in features]
+        states = [enhancement.project(f) for enhancement, f in zip(enhancements, features.values())]
+        # CODEPATH: ablation checkpoints (use_modality_enhancement=False) use the projections as they are.
+        if not self.config.use_modality_enhancement:
+            return torch.stack(states, dim=2), dict.fromkeys(features)
+        inputs = torch.stack(
+            [enhancement.dialogue_input(s, present[..., index]) for index, (enhancement, s) in enumerate(zip(enhancements, states))],
+            dim=2,
+        )  # (B, N, M, H)
+        carried = None if carried_context is None else torch.cat([carried_context[m] for m in features])
+        context, last_states = read_dialogues(enhancements, inputs, lengths, self.config.is_causal, carried)
+        enhanced = [enhancement.update(s, context[:, :, index]) for index, (enhancement, s) in enumerate(zip(enhancements, states))]
+        return torch.stack(enhanced, dim=2), dict(zip(features, last_states.split(1)))
 
     def fuse_modalities(
         self, node_states: torch.Tensor, present: torch.Tensor, modality_ids: list[int]
