@@ -14,7 +14,8 @@ import torch
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification, SyncTVAModel
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
 from modeling_synctva.configuration_synctva import MELD_EMOTIONS
-from modeling_synctva.modeling_synctva import dialogue_window
+from modeling_synctva import modeling_synctva as modeling
+from modeling_synctva.modeling_synctva import dialogue_window, grus_in_lockstep
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"text": 12, "audio": 6, "visual": 5}
@@ -249,6 +250,46 @@ def test_every_parameter_gets_a_gradient():
     model(**batch, labels=labels).loss.backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
+
+
+@pytest.mark.parametrize("with_initial_state", [False, True])
+def test_grus_in_lockstep_equal_each_gru_run_alone(with_initial_state):
+    # Made-up sequences: the lockstep recurrence is a faster schedule of the same GRUs, outputs and gradients alike.
+    torch.manual_seed(0)
+    grus = [torch.nn.GRU(8, 5, batch_first=True) for _ in range(3)]
+    sequences = torch.randn(3, 2, 7, 8, requires_grad=True)
+    initial = torch.randn(3, 2, 5) if with_initial_state else None
+    outputs, last = grus_in_lockstep(grus, sequences, initial)
+    alone = [gru(sequence, None if initial is None else initial[g : g + 1]) for g, (gru, sequence) in enumerate(zip(grus, sequences))]
+    torch.testing.assert_close(outputs, torch.stack([o for o, _ in alone]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(last, torch.cat([h for _, h in alone]), atol=1e-6, rtol=0)
+    lockstep_gradients = torch.autograd.grad(outputs.square().sum(), [sequences, *grus[1].parameters()])
+    alone_gradients = torch.autograd.grad(sum(o.square().sum() for o, _ in alone), [sequences, *grus[1].parameters()])
+    for lockstep_gradient, alone_gradient in zip(lockstep_gradients, alone_gradients):
+        torch.testing.assert_close(lockstep_gradient, alone_gradient, atol=1e-5, rtol=0)
+
+
+def test_graph_attention_in_runs_of_utterances_equals_one_run(monkeypatch):
+    # Made-up features: splitting the edge-sized tensors into runs of utterances (in inference and in training)
+    # changes neither the logits nor the gradients.
+    torch.manual_seed(0)
+    model = SyncTVAForEmotionClassification(small_config(hidden_dropout_prob=0.0, attention_dropout_prob=0.0)).train()
+    batch = batch_of([made_up_dialogue(9, 0), made_up_dialogue(6, 1)])
+    labels = torch.randint(0, 7, (2, 9))
+
+    def logits_and_gradients():
+        model.zero_grad()
+        output = model(**batch, labels=labels)
+        output.loss.backward()
+        return output.logits.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    one_run = logits_and_gradients()
+    # 2 utterances per run with the small config's window (4 slots x 3 x 3 modality pairs x hidden size 16)
+    monkeypatch.setattr(modeling, "TRAINING_EDGE_CHUNK_ELEMENTS", 2 * 4 * 9 * 16 * 2)
+    runs = logits_and_gradients()
+    torch.testing.assert_close(runs[0], one_run[0], atol=1e-6, rtol=0)
+    for run_gradient, one_run_gradient in zip(runs[1], one_run[1]):
+        torch.testing.assert_close(run_gradient, one_run_gradient, atol=1e-6, rtol=0)
 
 
 def test_logit_adjustment_raises_the_loss_of_rare_labels_only_in_training():
