@@ -182,6 +182,7 @@ class ModalityEnhancement(nn.Module):
         # CODEPATH: ablation checkpoints (use_modality_enhancement=False) keep the projection only.
         if not config.use_modality_enhancement:
             return
+        # CODEPATH: causal checkpoints (future_window=0) read forward only, with the whole hidden size.
         direction_size = config.hidden_size if config.is_causal else config.hidden_size // 2
         self.forward_context = nn.GRU(config.hidden_size, direction_size, batch_first=True)
         # CODEPATH: non-causal checkpoints (future_window > 0) also read the dialogue backwards.
