@@ -2,7 +2,7 @@
 same MELD-shaped inputs (MELD's dialogue lengths and speakers, T+A+V at their feature sizes 1024/300/342, batch 16).
 
     python bench/against_research_code.py --quick   # about 8 minutes (of which torch.compile about 5)
-    python bench/against_research_code.py           # about 35 minutes: full epochs, all 280 test dialogues
+    python bench/against_research_code.py           # about 15 minutes: full epochs, all 280 test dialogues
 
 The research code runs in its own harness, ../shared/anchors (its README says how to build it; `--anchors-root` or
 $ANCHORS_ROOT is where it was built). This script only runs the harness and reads its JSON: none of that code is
@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="against_research_code_"))
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     first = ours(args, scratch / "ours1.json", compile_=True)
-    research = anchors(args, root, scratch / "anchors.json", ["--no-long"])
-    long_run = anchors(args, root, scratch / "anchors_long.json", ["--systems", "graphsmile", "--long-sizes", "2000"])
+    research = anchors(args, root, scratch / "anchors.json", ["--no-long", "--no-1thread"])
+    long_run = anchors(
+        args, root, scratch / "anchors_long.json", ["--systems", "graphsmile", "--long-sizes", "2000", "--no-1thread"]
+    )
     second = ours(args, scratch / "ours2.json", compile_=False)
 
     def mean_of_ours(key: str) -> float:

@@ -126,3 +126,26 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
     sizes = [row["utterances"] for row in results["scaling"]]
     assert sizes == sorted(sizes) and all(row["edges"] > 0 for row in results["scaling"])
     assert "meld_epoch_s" in done.stdout  # the table is printed
+
+
+def test_paper_setting_section_reports_its_figures(tmp_path):
+    # The research code's setting (T+A+V at 1024/300/342, its quick subsets), eager only: compiling takes minutes.
+    out = tmp_path / "paper.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench.py"), "--quick", "--sections", "paper", "--no-compile", "--json", str(out)],
+        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for key in ("paper_epoch_s", "paper_infer_p50_ms", "paper_forward_s_2000", "paper_peak_mem_mib_2000"):
+        assert isinstance(results.get(key), (int, float)) and math.isfinite(results[key]) and results[key] > 0, key
+    assert results["paper_epoch_dialogues"] == 64 and results["paper_infer_dialogues"] == 60
+    assert results["paper_long_dialogue"]["nodes"] == 3 * 2000
+
+
+def test_comparison_with_the_research_code_says_where_to_build_it(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "against_research_code.py"), "--anchors-root", str(tmp_path / "none")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode != 0 and "setup.sh" in done.stderr and str(tmp_path / "none") in done.stderr
