@@ -593,6 +593,22 @@ PAPER_FEATURE_SIZES = {"text": 1024, "audio": 300, "visual": 342}
 their research code is timed (../shared/anchors), beside this benchmark's own `FEATURE_SIZES`."""
 
 
+def paper_config() -> SyncTVAConfig:
+    """Sync-TVA's defaults in the research code's setting: T+A+V at `PAPER_FEATURE_SIZES`."""
+    return SyncTVAConfig(**feature_size_arguments(PAPER_FEATURE_SIZES), modalities=list(PAPER_FEATURE_SIZES))
+
+
+def paper_test_inputs(data_dir: str | None, count: int | None = None) -> list[dict]:
+    """Batch-1 inputs of MELD's test dialogues (`count` of them evenly spaced, or all) at `PAPER_FEATURE_SIZES`:
+    their lengths and speakers, made-up features (seed 0)."""
+    test = meld_train_dialogues(data_dir, "test")
+    generator = torch.Generator().manual_seed(0)
+    return [
+        dialogue_inputs(d, list(PAPER_FEATURE_SIZES), generator, PAPER_FEATURE_SIZES)
+        for d in (evenly_spaced(test, count) if count else test)
+    ]
+
+
 def bench_paper_setting(dialogues: list[dict], args, results: dict) -> None:
     """Sync-TVA at its defaults in the research code's MELD setting (`PAPER_FEATURE_SIZES`, T+A+V, batch 16): one
     training epoch over MELD's training dialogues (`paper_epoch_s`, median of 3 after a warm-up), batch-1 latency over
@@ -602,24 +618,19 @@ def bench_paper_setting(dialogues: list[dict], args, results: dict) -> None:
     test dialogues, evenly spaced, and the median of 2 epochs."""
     from modeling_synctva.streaming_synctva import compile_for_latency
 
-    modalities = list(PAPER_FEATURE_SIZES)
-    config = SyncTVAConfig(**feature_size_arguments(PAPER_FEATURE_SIZES), modalities=modalities)
     collator = DataCollatorForDialogues()
-    train, test = dialogues, meld_train_dialogues(args.data_dir, "test")
     # CODEPATH: quick mode times the subsets of the research code's quick run (run_anchors.py --quick).
-    if args.quick:
-        train, test = evenly_spaced(train, 64), evenly_spaced(test, 60)
-    batches = shuffled_batches(with_features(train, modalities, sizes=PAPER_FEATURE_SIZES))
+    train = evenly_spaced(dialogues, 64) if args.quick else dialogues
+    batches = shuffled_batches(with_features(train, list(PAPER_FEATURE_SIZES), sizes=PAPER_FEATURE_SIZES))
     torch.manual_seed(0)
-    trainee = Trainee("synctva", SyncTVAForEmotionClassification(config))
+    trainee = Trainee("synctva", SyncTVAForEmotionClassification(paper_config()))
     time_epoch(trainee, batches[:4], collator)  # warm-up
     epochs = [time_epoch(trainee, batches, collator) for _ in range(2 if args.quick else 3)]
     results["paper_epoch_s"] = statistics.median(epochs)
     results["paper_epoch_dialogues"] = len(train)
 
     model = trainee.model.eval()
-    generator = torch.Generator().manual_seed(0)
-    inputs = [dialogue_inputs(d, modalities, generator, PAPER_FEATURE_SIZES) for d in test]
+    inputs = paper_test_inputs(args.data_dir, 60 if args.quick else None)
     runners = {"": model}
     if args.compile:
         runners["_compiled"] = compile_for_latency(model)

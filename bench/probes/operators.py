@@ -8,14 +8,11 @@ import os, sys
 import torch
 sys.path.insert(0, "bench")
 import bench as B
-from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
+from modeling_synctva import SyncTVAForEmotionClassification
 torch.set_num_threads(1)
-sizes = B.PAPER_FEATURE_SIZES; mods = list(sizes)
 torch.manual_seed(0)
-model = SyncTVAForEmotionClassification(SyncTVAConfig(**B.feature_size_arguments(sizes), modalities=mods)).eval()
-test = B.evenly_spaced(B.meld_train_dialogues(None, "test"), 60)
-gen = torch.Generator().manual_seed(0)
-inputs = [B.dialogue_inputs(d, mods, gen, sizes) for d in test]
+model = SyncTVAForEmotionClassification(B.paper_config()).eval()
+inputs = B.paper_test_inputs(None, 60)
 from torch.profiler import profile
 with torch.inference_mode():
     for x in inputs[:10]: model(**x)

@@ -9,15 +9,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 sys.path.insert(0, "bench")
 import bench as B
-from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
+from modeling_synctva import SyncTVAForEmotionClassification
 from modeling_synctva.streaming_synctva import LATENCY_COMPILE_OPTIONS
 torch.set_num_threads(int(os.environ.get("T", 2)))
-sizes = B.PAPER_FEATURE_SIZES; mods = list(sizes)
 torch.manual_seed(0)
-model = SyncTVAForEmotionClassification(SyncTVAConfig(**B.feature_size_arguments(sizes), modalities=mods)).eval()
-test = B.evenly_spaced(B.meld_train_dialogues(None, "test"), 60)
-gen = torch.Generator().manual_seed(0)
-inputs = [B.dialogue_inputs(d, mods, gen, sizes) for d in test]
+model = SyncTVAForEmotionClassification(B.paper_config()).eval()
+inputs = B.paper_test_inputs(None, 60)
 mode = sys.argv[1]
 if mode == "rnn":
     torch._dynamo.config.allow_rnn = True
