@@ -119,7 +119,7 @@ def comparisons(rows: list[dict]) -> list[str]:
     whether the gap exceeds the larger of the two standard deviations."""
     primary = PRIMARY
     stats = {(r["dataset"], r["modalities"], r["variant"]): (r["mean"], r["std"] or 0.0) for r in rows
-             if r["split"] == "test" and r["metric"] == primary[r["dataset"]] and not r["variant"].startswith("recipe_")}
+             if r["split"] == "test" and r["metric"] == primary[r["dataset"]] and not r["variant"].startswith("recipe")}
     means = {key: value[0] for key, value in stats.items()}
     lines = ["Sync-TVA (full) against its ablations and the GRU baseline on the same features, test mean, points",
              "(positive: full is better; \"clear\" when the gap is larger than the larger standard deviation):", ""]
@@ -164,7 +164,7 @@ def per_class_table(rows: list[dict], dataset: str) -> list[str]:
 
 def recipe_table(rows: list[dict]) -> list[str]:
     """The recipe search: validation scores of each recipe, which train.py's DATASET_DEFAULTS follow."""
-    keys = sorted({(r["dataset"], r["modalities"], r["variant"]) for r in rows if r["variant"].startswith("recipe_")})
+    keys = sorted({(r["dataset"], r["modalities"], r["variant"]) for r in rows if r["variant"].startswith("recipe")})
     if not keys:
         return []
     lines = ["## Recipe (chosen on validation)", "",
@@ -195,7 +195,7 @@ def markdown(rows: list[dict]) -> str:
         "| dataset | modalities | model | test W-F1 | test Acc | test macro-F1 | validation W-F1 |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    keys = sorted({(r["dataset"], r["modalities"], r["variant"]) for r in rows if not r["variant"].startswith("recipe_")},
+    keys = sorted({(r["dataset"], r["modalities"], r["variant"]) for r in rows if not r["variant"].startswith("recipe")},
                   key=lambda k: (k[0], k[2] != "full", k))
     for dataset, modalities, variant in keys:
         lines.append(
