@@ -35,8 +35,9 @@ def allow_recurrent_layers_in_graphs() -> None:
 
 
 def compile_for_latency(model: nn.Module) -> nn.Module:
-    """`model` compiled for the lowest latency per dialogue: one graph for every dialogue length (`dynamic=True`),
-    single-threaded generated kernels (`LATENCY_COMPILE_OPTIONS`). The first call compiles (10-30 s on CPU)."""
+    """`model` compiled for the lowest latency per dialogue: one graph (`dynamic=True`), single-threaded generated
+    kernels (`LATENCY_COMPILE_OPTIONS`). The first call compiles (10-30 s on CPU), and so does the first dialogue of
+    each new length: the traced GRUs specialise on it (bench/README.md)."""
     allow_recurrent_layers_in_graphs()
     return torch.compile(model, dynamic=True, options=LATENCY_COMPILE_OPTIONS)
 
