@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     second = ours(args, scratch / "ours2.json", compile_=False)
 
     def mean_of_ours(key: str) -> float:
-        return statistics.mean(run[key] for run in (first, second))
+        return statistics.mean(side[key] for side in (first, second))
 
     ratios = {}
     for system in ("graphsmile", "m3net"):
