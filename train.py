@@ -20,7 +20,7 @@
 
 The dialogues come from the `datasets_scripts` loaders. Every utterance is encoded once by the text encoder and
 cached (`datasets_scripts.extract_features`), optionally after fine-tuning the encoder with dialogue context
-(`--finetune-text-encoder`); datasets that ship features (CMU-MOSI) use theirs, z-scored with the train split's
+(`--finetune-text-encoder`) or adapting its top layers to the utterances alone (`--adapt-text-encoder-layers`); datasets that ship features (CMU-MOSI) use theirs, z-scored with the train split's
 statistics. Sync-TVA is then trained on the features with Accelerate (CPU, GPU, several processes), the epoch is
 selected on the validation weighted F1 only (early stopping), and the test split is scored once, with the selected
 weights. The whole training state is checkpointed every epoch (`--resume` continues it and ends with the same
@@ -70,6 +70,7 @@ from synctva_training.checkpointing import (
     save_checkpoint,
 )
 from synctva_training.erc_metrics.erc_metrics import erc_scores
+from synctva_training.adapt_text_encoder import adapt_text_encoder
 from synctva_training.finetune_text_encoder import CONTEXT_COLUMN, CONTEXT_WINDOW, add_context_column, finetune_text_encoder
 from synctva_training.hub_upload import HubUploadError, push_folder
 from synctva_training.model_card import render_model_card
@@ -89,6 +90,9 @@ DATASET_DEFAULTS = {
 }
 MAX_TEXT_LENGTH = 128
 FROM_TOKENS_TOLERANCE = 1e-4
+BF16_FEATURES_TOLERANCE = 5e-2
+"""With features encoded under bfloat16 (`--adapt-text-encoder-layers`) the saved model, which runs its encoder in
+float32, moves logits by a few 1e-3: this still tells a wiring error (differences of order 1) from rounding."""
 # Arguments a resumed run may change: they do not change what the epochs already done computed.
 RESUME_MAY_CHANGE = {"epochs", "patience", "resume", "push_to_hub", "stop_after_epoch", "cpu", "threads", "output_dir", "cache_dir", "data_dir"}
 
@@ -107,7 +111,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--text-encoder", help="Hub id, folder, or all-mpnet-base-v2 (assembled offline from its PyPI parts) of the text encoder "
                       "(default: the offline MiniLM, else sentence-transformers/all-MiniLM-L6-v2)")
     data.add_argument("--finetune-text-encoder", action="store_true", help="first fine-tune the text encoder on train with dialogue context")
-    data.add_argument("--finetune-epochs", type=int, default=3, help="epochs of that fine-tuning (the best on validation is kept)")
+    data.add_argument("--adapt-text-encoder-layers", type=int, metavar="K", help="first adapt only the top K layers of "
+                      "the text encoder, from cached lower-layer states, utterance by utterance, under bfloat16 autocast "
+                      "(synctva_training.adapt_text_encoder); the features are then encoded under bfloat16 too")
+    data.add_argument("--finetune-epochs", type=int, default=3, help="epochs of that fine-tuning or adaptation (the best on validation is kept)")
     data.add_argument("--finetune-seed", type=int, help="seed of that fine-tuning (default: --seed); runs with the same "
                       "fine-tuning seed share one fine-tuned encoder and its features")
     model = parser.add_argument_group("model")
@@ -168,6 +175,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         unknown = set(args.modalities) - set(MODALITIES)
         if unknown or not args.modalities:
             parser.error(f"--modalities must be a comma-separated subset of {','.join(MODALITIES)}, got {sorted(unknown) or 'nothing'}")
+    if args.finetune_text_encoder and args.adapt_text_encoder_layers:
+        parser.error("give at most one of --finetune-text-encoder and --adapt-text-encoder-layers")
+    if args.adapt_text_encoder_layers is not None and args.adapt_text_encoder_layers < 1:
+        parser.error("--adapt-text-encoder-layers must be >= 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
     for name in ("epochs", "batch_size", "hidden_size", "patience", "finetune_epochs"):
@@ -211,11 +222,12 @@ def prepare_features(dataset_dict: datasets.DatasetDict, args, accelerator) -> t
     """Add encoder text features when the run uses a text encoder; return the dataset and how its text was encoded.
 
     A text encoder is used when the dataset ships no text features, or when `--text-encoder` or
-    `--finetune-text-encoder` asks for one. With fine-tuning, the features of an utterance are those of the
-    utterance with its dialogue context (`training.finetune_text_encoder.context_texts`).
+    `--finetune-text-encoder` or `--adapt-text-encoder-layers` asks for one. With fine-tuning, the features of an
+    utterance are those of the utterance with its dialogue context (`training.finetune_text_encoder.context_texts`).
     """
     columns = dataset_dict["train"].column_names
-    if "text_features" in columns and not (args.text_encoder or args.finetune_text_encoder):
+    adapting = args.finetune_text_encoder or args.adapt_text_encoder_layers
+    if "text_features" in columns and not (args.text_encoder or adapting):
         return dataset_dict, {"text_encoder": None, "base_text_encoder": None, "text_column": None}
     encoder = base_encoder = resolve_text_encoder(args.text_encoder) if args.text_encoder else default_text_encoder()
     text_column = "utterances"
@@ -233,9 +245,18 @@ def prepare_features(dataset_dict: datasets.DatasetDict, args, accelerator) -> t
                 max_length=MAX_TEXT_LENGTH, device=accelerator.device, show_progress=accelerator.is_local_main_process,
             )
         )
+    if args.adapt_text_encoder_layers:
+        encoder = str(
+            adapt_text_encoder(
+                dataset_dict, encoder, cache_dir, args.dataset_name, top_layers=args.adapt_text_encoder_layers,
+                epochs=args.finetune_epochs, seed=args.seed if args.finetune_seed is None else args.finetune_seed,
+                max_length=MAX_TEXT_LENGTH, device=accelerator.device, show_progress=accelerator.is_local_main_process,
+            )
+        )
     dataset_dict = extract_dataset_features(
         dataset_dict, text_encoder=encoder, audio=False, cache_dir=cache_dir / "features", dataset_name=args.dataset_name,
         text_column=text_column, max_length=MAX_TEXT_LENGTH, device=str(accelerator.device), overwrite=True,
+        bf16=bool(args.adapt_text_encoder_layers),
     )
     return dataset_dict, {"text_encoder": encoder, "base_text_encoder": base_encoder, "text_column": text_column}
 
@@ -566,7 +587,7 @@ def finalize(args, kwargs: dict, state: dict, examples: dict, collator, label_na
             final_model, feature_model, examples["validation"], validation_set["utterances"], validation_set["speakers"],
             processor, collator,
         )
-        if difference > FROM_TOKENS_TOLERANCE:
+        if difference > (BF16_FEATURES_TOLERANCE if args.adapt_text_encoder_layers else FROM_TOKENS_TOLERANCE):
             raise RuntimeError(f"the saved model's logits from tokens differ from those from cached features by {difference:.2e}")
         results["from_tokens_max_abs_diff"] = difference
         final_model.save_pretrained(out)

@@ -99,14 +99,15 @@ def load_text_encoder(name_or_path: str, device: str) -> tuple:
     return AutoTokenizer.from_pretrained(name_or_path), AutoModel.from_pretrained(name_or_path).to(device).eval()
 
 
-def encode_texts(texts: list[str], tokenizer, model, batch_size: int, max_length: int, desc: str) -> np.ndarray:
-    """Mean-pooled last hidden states of `texts`, in batches of similar length (less padding, same result).
+def encode_texts(texts: list[str], tokenizer, model, batch_size: int, max_length: int, desc: str, bf16: bool = False) -> np.ndarray:
+    """Mean-pooled last hidden states of `texts`, in batches of similar length (less padding, same result), under
+    bfloat16 autocast where `bf16`.
 
     Shapes: K texts -> (K, hidden_size) float32
     """
     features = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     order = np.argsort([len(text) for text in texts], kind="stable")
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
         for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch"):
             batch = order[start : start + batch_size]
             inputs = tokenizer(
@@ -188,6 +189,7 @@ def extract_dataset_features(
     max_length: int = 128,
     device: str | None = None,
     overwrite: bool = False,
+    bf16: bool = False,
 ) -> datasets.DatasetDict:
     """Add `text_features` (and `audio_features`) to every split: one float32 vector per utterance.
 
@@ -202,6 +204,7 @@ def extract_dataset_features(
             where absent); `clips`, else `audio`, when unset.
         batch_size, max_length: utterances per encoder call, and tokens kept per utterance.
         device: where the text encoder runs; CUDA when available.
+        bf16: run the text encoder under bfloat16 autocast (a separate cache entry).
         overwrite: replace `text_features` / `audio_features` columns the dataset already has.
 
     Returns:
@@ -226,6 +229,8 @@ def extract_dataset_features(
         raise ValueError(f"the dataset already has {existing}: pass `overwrite=True` to replace them")
 
     text_key = {**encoder_identity(text_encoder), "pooling": POOLING, "max_length": max_length}
+    if bf16:
+        text_key["autocast"] = "bfloat16"
     # loaded on the first cache miss only, then shared by the splits
     encoder = cache(lambda: load_text_encoder(text_encoder, device))
     result = {}
@@ -255,7 +260,8 @@ def cached_text_features(rows: list, encoder, key: dict, location: tuple, batch_
         present = [i for i, text in enumerate(texts) if is_present(text)]
         tokenizer, model = encoder()
         encoded = encode_texts(
-            [texts[i] for i in present], tokenizer, model, batch_size, max_length, f"{location[2]} text"
+            [texts[i] for i in present], tokenizer, model, batch_size, max_length, f"{location[2]} text",
+            bf16=key.get("autocast") == "bfloat16",
         )
         features = np.zeros((len(texts), encoded.shape[1]), dtype=np.float32)
         features[present] = encoded

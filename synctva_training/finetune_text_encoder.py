@@ -64,24 +64,41 @@ def add_context_column(dataset_dict: datasets.DatasetDict, separator: str, windo
     )
 
 
+class MeanPoolingHead(nn.Module):
+    """The utterance classifier on top of a text encoder: :math:`\mathbf{y} = W\,\mathrm{dropout}(\sum_t m_t
+    \mathbf{h}_t / \sum_t m_t) + \mathbf{b}`.
+
+    Shapes:
+        states (K, L, hidden_size), attention_mask (K, L) -> (K, num_labels)
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int):
+        super().__init__()
+        self.dropout = nn.Dropout(0.1)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(mean_pool(states, attention_mask)))
+
+
 class MeanPoolingClassifier(nn.Module):
-    """A text encoder, mean pooling over tokens and a linear layer: one class per input string."""
+    """A text encoder and a `MeanPoolingHead`: one class per input string."""
 
     def __init__(self, encoder: nn.Module, num_labels: int):
         super().__init__()
         self.encoder = encoder
-        self.dropout = nn.Dropout(0.1)
-        self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
+        self.head = MeanPoolingHead(encoder.config.hidden_size, num_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.classifier(self.dropout(mean_pool(states, attention_mask)))
+        return self.head(states, attention_mask)
 
 
-def labelled_texts(dataset: datasets.Dataset) -> tuple[list[str], np.ndarray]:
-    """The context strings of the labelled utterances that have text, and their labels."""
+def labelled_texts(dataset: datasets.Dataset, column: str = CONTEXT_COLUMN) -> tuple[list[str], np.ndarray]:
+    """The strings in `column` (by default the context strings) of the labelled utterances that have text, and their
+    labels."""
     texts, labels = [], []
-    for row_texts, row_labels in zip(dataset[CONTEXT_COLUMN], dataset["labels"]):
+    for row_texts, row_labels in zip(dataset[column], dataset["labels"]):
         for text, label in zip(row_texts, row_labels):
             if text and label >= 0:
                 texts.append(text)
@@ -189,13 +206,21 @@ def finetune_text_encoder(
 
     model.encoder.load_state_dict(best_state)
     selected = max(history, key=lambda record: record["validation_weighted_f1"])["epoch"]
+    log = {"base_encoder": text_encoder, "settings": settings, "selected_epoch": selected, "history": history}
+    return save_encoder_folder(model.encoder, tokenizer, target, "finetune_log.json", log)
+
+
+def save_encoder_folder(encoder: nn.Module, tokenizer, target: Path, log_name: str, log: dict) -> Path:
+    """Save `encoder` and `tokenizer` (`save_pretrained`) and `log` (JSON, as `log_name`) to the folder `target`.
+
+    The folder is written as `<target>.tmp` and renamed, so `target` only ever exists complete. Returns `target`.
+    """
     temporary = target.with_name(target.name + ".tmp")
     if temporary.exists():
         shutil.rmtree(temporary)
-    model.encoder.save_pretrained(temporary)
+    encoder.save_pretrained(temporary)
     tokenizer.save_pretrained(temporary)
-    log = {"base_encoder": text_encoder, "settings": settings, "selected_epoch": selected, "history": history}
-    (temporary / "finetune_log.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+    (temporary / log_name).write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
     try:
         os.rename(temporary, target)
     except OSError:  # another run with the same key finished first: keep its (identical) result
