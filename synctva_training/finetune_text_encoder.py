@@ -65,7 +65,7 @@ def add_context_column(dataset_dict: datasets.DatasetDict, separator: str, windo
 
 
 class MeanPoolingHead(nn.Module):
-    """The utterance classifier on top of a text encoder: :math:`\mathbf{y} = W\,\mathrm{dropout}(\sum_t m_t
+    r"""The utterance classifier on top of a text encoder: :math:`\mathbf{y} = W\,\mathrm{dropout}(\sum_t m_t
     \mathbf{h}_t / \sum_t m_t) + \mathbf{b}`.
 
     Shapes:
