@@ -115,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       "the text encoder, from cached lower-layer states, utterance by utterance, under bfloat16 autocast "
                       "(synctva_training.adapt_text_encoder); the features are then encoded under bfloat16 too")
     data.add_argument("--adapt-learning-rate", type=float, default=1e-4, help="learning rate of that adaptation")
+    data.add_argument("--adapt-logit-adjustment", type=float, default=0.0, help="tau of that adaptation's logit-adjusted loss (0: plain cross-entropy)")
     data.add_argument("--finetune-epochs", type=int, default=3, help="epochs of that fine-tuning or adaptation (the best on validation is kept)")
     data.add_argument("--finetune-seed", type=int, help="seed of that fine-tuning (default: --seed); runs with the same "
                       "fine-tuning seed share one fine-tuned encoder and its features")
@@ -250,7 +251,7 @@ def prepare_features(dataset_dict: datasets.DatasetDict, args, accelerator) -> t
         encoder = str(
             adapt_text_encoder(
                 dataset_dict, encoder, cache_dir, args.dataset_name, top_layers=args.adapt_text_encoder_layers,
-                learning_rate=args.adapt_learning_rate, epochs=args.finetune_epochs, seed=args.seed if args.finetune_seed is None else args.finetune_seed,
+                learning_rate=args.adapt_learning_rate, logit_adjustment=args.adapt_logit_adjustment, epochs=args.finetune_epochs, seed=args.seed if args.finetune_seed is None else args.finetune_seed,
                 max_length=MAX_TEXT_LENGTH, device=accelerator.device, show_progress=accelerator.is_local_main_process,
             )
         )

@@ -81,12 +81,14 @@ FOURTH_STAGE = {
 # Stage five on MELD: how many of all-mpnet-base-v2's 12 layers to adapt (train.py --adapt-text-encoder-layers), on
 # validation, seed 0 only (an adaptation of all 12 layers costs about 20 CPU-minutes). The top 2 layers at learning
 # rate 1e-4 are the `full_mpnet_adapted` rows; here the top 6 at the same rate, and all 12 at 4e-5 (the rate of
-# `--finetune-text-encoder`, which fine-tunes the whole encoder).
+# `--finetune-text-encoder`, which fine-tunes the whole encoder); and the top 2 with the logit-adjusted loss of MELD's
+# recipe (tau 0.5) in the adaptation too, for the rare emotions.
 ADAPTED_MPNET = ["--text-encoder", "all-mpnet-base-v2", "--adapt-text-encoder-layers"]
 FIFTH_STAGE = {
     "meld": {
         "5_adapt_top6": [*ADAPTED_MPNET, "6"],
         "5_adapt_top12": [*ADAPTED_MPNET, "12", "--adapt-learning-rate", "4e-5"],
+        "5_adapt_top2_logit_adjusted_0.5": [*ADAPTED_MPNET, "2", "--adapt-logit-adjustment", "0.5"],
     },
 }
 

@@ -17,11 +17,13 @@ Full fine-tuning runs every layer forward and backward for every batch of every 
 L - K layers stay frozen, so their output for every training and validation utterance is computed once and cached on
 disk; each epoch then runs only the top K layers, forward and backward, from those states. Each utterance is read
 alone: the enhancement and the graph supply the dialogue context. The classifier is `MeanPoolingHead`, trained with
-cross-entropy; the epoch with the best validation weighted F1 is kept::
+cross-entropy, optionally logit-adjusted (Menon et al., 2021: the loss scores logits + tau log pi, pi the train
+split's label frequencies); the epoch with the best validation weighted F1 is kept::
 
     h^(L-K) = lower L - K layers(tokens)        once, cached: (tokens, hidden_size) per utterance
     h^(L)   = top K layers(h^(L-K))             trained
     logits  = W mean_t h^(L)_t + b              (utterances, num_labels)
+    loss    = cross_entropy(logits + tau log pi, labels)
 
 With `bf16` both passes run under bfloat16 autocast (on a CPU with AMX, about 2.5x faster than float32; the pooled
 features stay within cosine 0.9999, `bench/probes/encoder_adaptation_cost.py`). After every epoch the trainable
@@ -197,6 +199,7 @@ def adapt_text_encoder(
     batch_size: int = 32,
     max_length: int = 128,
     bf16: bool = True,
+    logit_adjustment: float = 0.0,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
 ) -> Path:
@@ -218,6 +221,8 @@ def adapt_text_encoder(
     splits = {split: labelled_texts(dataset_dict[split], "utterances") for split in ("train", "validation")}
     settings = {"adapted_top_layers": top_layers, "seed": seed, "epochs": epochs, "learning_rate": learning_rate,
                 "batch_size": batch_size, "max_length": max_length, "bf16": bf16, "pooling": "mean"}
+    if logit_adjustment:  # only when set, so that the keys of plain cross-entropy runs stay as they were
+        settings["logit_adjustment"] = logit_adjustment
     target = Path(cache_dir) / "adapted" / finetuned_key(text_encoder, dataset_name, splits, settings)
     if target.is_dir():  # complete: the folder only appears by the final rename
         return target
@@ -245,6 +250,8 @@ def adapt_text_encoder(
     best, progress = restored or (None, {"history": [], "best_score": -1.0})
     token_counts = (train_offsets[1:] - train_offsets[:-1]).tolist()
     loss_function = nn.CrossEntropyLoss()
+    frequencies = np.bincount(train_labels, minlength=len(label_names)) / len(train_labels)
+    adjustment = logit_adjustment * torch.log(torch.as_tensor(frequencies, dtype=torch.float32).clamp(min=1e-12)).to(device)
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
     for epoch in range(len(progress["history"]) + 1, epochs + 1):
         started = time.perf_counter()
@@ -255,7 +262,7 @@ def adapt_text_encoder(
         for batch in tqdm(batches, desc=f"adapt encoder, epoch {epoch}", disable=not show_progress):
             with autocast:
                 logits = model(*padded_batch(train_states, train_offsets, batch, device))
-            loss = loss_function(logits.float(), torch.as_tensor(train_labels[batch], device=device))
+            loss = loss_function(logits.float() + adjustment, torch.as_tensor(train_labels[batch], device=device))
             loss.backward()
             nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
