@@ -3,6 +3,8 @@ encoder's own output (BERT and MPNet, small random encoders: made-up weights and
 an adaptation on a few real MELD utterances, interrupted after an epoch, resumes to the same weights as an
 uninterrupted run."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -91,3 +93,14 @@ def test_an_interrupted_adaptation_resumes_to_the_same_weights(tmp_path, small_e
 def test_top_layers_beyond_the_encoder_are_refused(tmp_path, small_encoder, few_meld_dialogues):
     with pytest.raises(ValueError, match="between 1 and the encoder's 3 layers"):
         adaptation.adapt_text_encoder(few_meld_dialogues, small_encoder, tmp_path, "meld", top_layers=4, show_progress=False)
+
+
+def test_a_logit_adjusted_adaptation_is_its_own_result(tmp_path, small_encoder, few_meld_dialogues):
+    settings = {"top_layers": 1, "epochs": 1, "batch_size": 8, "show_progress": False}
+    plain = adaptation.adapt_text_encoder(few_meld_dialogues, small_encoder, tmp_path, "meld", **settings)
+    adjusted = adaptation.adapt_text_encoder(few_meld_dialogues, small_encoder, tmp_path, "meld", logit_adjustment=0.5, **settings)
+
+    assert adjusted != plain
+    assert json.loads((adjusted / "adapt_log.json").read_text())["settings"]["logit_adjustment"] == 0.5
+    top = "encoder.layer.2.output.dense.weight"
+    assert not torch.equal(load_file(plain / "model.safetensors")[top], load_file(adjusted / "model.safetensors")[top])
