@@ -540,8 +540,9 @@ def from_tokens_difference(final_model, feature_model, examples: list[dict], tex
 
 
 def finalize(args, kwargs: dict, state: dict, examples: dict, collator, label_names: list[str], dataset_dict, text_info: dict,
-             normalization: dict | None, out: Path, command: str, num_processes: int, timing: dict) -> dict:
-    """Score the selected weights on validation and, once, on test; write the model folder, card, results, plots."""
+             normalization: dict | None, out: Path, command: str, provenance: dict, num_processes: int, timing: dict) -> dict:
+    """Score the selected weights on validation and, once, on test; write the model folder, card, results, plots.
+    `provenance` is `git_commit()` as the run started: the code that trained."""
     best_weights = load_best_weights(find_last_checkpoint(out / "checkpoints"))
     feature_model = build_model(args, kwargs)
     feature_model.load_state_dict(best_weights)
@@ -558,7 +559,7 @@ def finalize(args, kwargs: dict, state: dict, examples: dict, collator, label_na
         "epochs_run": state["epoch"],
         "stopped_early": state["stopped_early"],
         "seed": args.seed,
-        **git_commit(),
+        **provenance,
         "command": command,
         "num_processes": num_processes,
         "args": state["args"],
@@ -620,6 +621,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     command = shlex.join(["python", "train.py", *argv])
+    provenance = git_commit()
     out = Path(args.output_dir)
     last = find_last_checkpoint(out / "checkpoints")
     if not args.resume and (last or (out / "results.json").exists()):
@@ -671,7 +673,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if state is not None and accelerator.is_main_process:
         timing = {"data_and_features": round(features_seconds, 1), "training": round(train_seconds, 1)}
         results = finalize(args, kwargs, state, examples, collator, label_names, dataset_dict, text_info, normalization,
-                           out, command, accelerator.num_processes, timing)
+                           out, command, provenance, accelerator.num_processes, timing)
         print(
             f"selected epoch {results['selected_epoch']}: validation weighted F1 {100 * results['validation']['weighted_f1']:.2f}, "
             f"test accuracy {100 * results['test']['accuracy']:.2f}, test weighted F1 {100 * results['test']['weighted_f1']:.2f}; "
