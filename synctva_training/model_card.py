@@ -143,6 +143,14 @@ def render_model_card(template_path: str | os.PathLike, results: dict, model_nam
             "tokenizer's separator. Pass plain utterances and speakers; its logits from raw text equal those from the "
             f"features used in training (max difference {results.get('from_tokens_max_abs_diff', float('nan')):.1e})."
         )
+    elif holds_encoder and "from_tokens_bf16_feature_min_cosine" in results:
+        input_note = (
+            "The model holds its text encoder, whose top layers were adapted to the labels utterance by utterance, then "
+            "frozen; it runs from raw text through the processor, in float32. Training read that encoder's features "
+            "encoded under bfloat16 autocast (smallest cosine to the float32 features "
+            f"{results['from_tokens_bf16_feature_min_cosine']:.5f}); on float32 features the logits from tokens equal "
+            f"those from features (max difference {results.get('from_tokens_max_abs_diff', float('nan')):.1e})."
+        )
     elif holds_encoder:
         input_note = (
             "The model holds its (frozen) text encoder, so it runs from raw text through the processor; its logits "
