@@ -147,6 +147,8 @@ def experiments() -> dict[str, dict]:
         adapted = ["--dataset", dataset, "--text-encoder", "all-mpnet-base-v2", "--adapt-text-encoder-layers", "2"]
         add(f"{dataset}-T-full_mpnet_adapted", dataset, "T", "full_mpnet_adapted", adapted)
         add(f"{dataset}-T-gru_baseline_mpnet_adapted", dataset, "T", "gru_baseline_mpnet_adapted", [*adapted, "--baseline", "gru"])
+        for variant in ("no_enhancement", "no_graph"):
+            add(f"{dataset}-T-{variant}_mpnet_adapted", dataset, "T", f"{variant}_mpnet_adapted", [*adapted, *ABLATIONS[variant]])
     return table
 
 
