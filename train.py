@@ -97,7 +97,8 @@ BF16_FEATURES_MIN_COSINE = 0.99
 RESUME_MAY_CHANGE = {"epochs", "patience", "resume", "push_to_hub", "stop_after_epoch", "cpu", "threads", "output_dir", "cache_dir", "data_dir"}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's arguments and their defaults (checked and completed by `parse_args`)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=sorted(LOADERS), help="a dataset of datasets_scripts")
@@ -165,6 +166,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "training on CPU, whose operations are too small to gain from more and stall when the cores are shared)",
     )
     train.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the output folder to this Hub model repository")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if (args.dataset is None) == (args.cosmic_pickle is None):
         parser.error("give exactly one of --dataset and --cosmic-pickle")
@@ -416,7 +422,10 @@ def git_commit() -> dict:
 
 
 def check_resumable(saved: dict, current: dict) -> None:
-    """Refuse to resume a checkpoint with different run-defining arguments (naming them)."""
+    """Refuse to resume a checkpoint with different run-defining arguments (naming them). An argument newer than the
+    checkpoint counts as its default, which is what the checkpoint's run did."""
+    defaults = vars(build_parser().parse_args([]))
+    saved = {**defaults, **saved}
     changed = {k: (saved.get(k), v) for k, v in current.items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
     if changed:
         details = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in sorted(changed.items()))

@@ -286,3 +286,13 @@ def test_output_folder_carries_the_emotion_pipeline(smoke_run):
     config = json.loads((smoke_run / "config.json").read_text())
     assert "emotion-recognition-in-conversation" in config.get("custom_pipelines", {})
     assert (smoke_run / "pipeline_synctva.py").is_file()
+
+
+def test_a_checkpoint_older_than_an_argument_resumes_at_its_default_and_refuses_another_value():
+    import train
+
+    current = vars(train.parse_args(["--dataset", "meld", "--adapt-text-encoder-layers", "2"]))
+    older = {key: value for key, value in current.items() if key != "adapt_logit_adjustment"}
+    train.check_resumable(older, current)
+    with pytest.raises(ValueError, match="adapt_logit_adjustment: checkpoint 0.0, now 0.5"):
+        train.check_resumable(older, {**current, "adapt_logit_adjustment": 0.5})
