@@ -87,7 +87,9 @@ Caveats:
   text-only Sync-TVA: the fusion has one modality to weigh, and the "no_fusion" ablation is the same model.
 - The text features are mean-pooled, frozen sentence-encoder states: all-MiniLM-L6-v2 (22M parameters), and in the
   `*_mpnet` rows all-mpnet-base-v2 (110M, assembled offline from its PyPI parts), not the RoBERTa-large features of
-  the published systems.
+  the published systems. In the `*_mpnet_adapted` rows the top 2 of mpnet's 12 layers were first trained as an
+  utterance classifier on the training split (3 epochs, the best on validation kept; `--adapt-text-encoder-layers 2`,
+  seeded like the run), then frozen; those features are encoded under bfloat16 autocast.
 - Every run uses train.py's per-dataset recipe (`DATASET_DEFAULTS`), chosen by the recipe search below: MELD logit
   adjustment 0.5 with a graph reach of 30 utterances each way, IEMOCAP reach 10, MOSI reach 30, edges typed by
   distance, and (stage three, on MELD's validation split) feature dropout 0.3 on MELD and IEMOCAP. The ablations keep
