@@ -49,6 +49,8 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_scheduler
 
+from filelock import FileLock
+
 from datasets_scripts import encoder_identity
 from modeling_synctva.atomic_files import atomic_write
 
@@ -224,8 +226,21 @@ def adapt_text_encoder(
     if logit_adjustment:  # only when set, so that the keys of plain cross-entropy runs stay as they were
         settings["logit_adjustment"] = logit_adjustment
     target = Path(cache_dir) / "adapted" / finetuned_key(text_encoder, dataset_name, splits, settings)
-    if target.is_dir():  # complete: the folder only appears by the final rename
-        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Runs that share the key (Sync-TVA and the BiGRU of one seed) wait for each other instead of racing on the checkpoint.
+    with FileLock(target.with_name(target.name + ".lock")):
+        if target.is_dir():  # complete: the folder only appears by the final rename
+            return target
+        return adapt(dataset_dict, encoder, tokenizer, text_encoder, splits, settings, target, dataset_name, device, show_progress)
+
+
+def adapt(dataset_dict, encoder, tokenizer, text_encoder: str, splits: dict, settings: dict, target: Path, dataset_name: str,
+          device, show_progress: bool) -> Path:
+    """The adaptation of `adapt_text_encoder` once its key is known and no result exists; see there."""
+    top_layers, seed, epochs, bf16 = settings["adapted_top_layers"], settings["seed"], settings["epochs"], settings["bf16"]
+    batch_size, max_length = settings["batch_size"], settings["max_length"]
+    learning_rate, logit_adjustment = settings["learning_rate"], settings.get("logit_adjustment", 0.0)
+    cache_dir = target.parent.parent
     label_names = dataset_dict["train"].features["labels"].feature.names
 
     cached = {}
