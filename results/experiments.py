@@ -150,6 +150,11 @@ def experiments() -> dict[str, dict]:
         add(f"{dataset}-T-gru_baseline_mpnet_adapted", dataset, "T", "gru_baseline_mpnet_adapted", [*adapted, "--baseline", "gru"])
         for variant in ("no_enhancement", "no_graph"):
             add(f"{dataset}-T-{variant}_mpnet_adapted", dataset, "T", f"{variant}_mpnet_adapted", [*adapted, *ABLATIONS[variant]])
+    # Stage five chose the top 6 layers on MELD's validation split (seeds 0 and 1): its rows, Sync-TVA and the BiGRU.
+    for dataset in ("meld", "iemocap"):
+        top6 = ["--dataset", dataset, *ADAPTED_MPNET, "6"]
+        add(f"{dataset}-T-full_mpnet_adapted_top6", dataset, "T", "full_mpnet_adapted_top6", top6)
+        add(f"{dataset}-T-gru_baseline_mpnet_adapted_top6", dataset, "T", "gru_baseline_mpnet_adapted_top6", [*top6, "--baseline", "gru"])
     return table
 
 

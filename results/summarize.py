@@ -110,7 +110,7 @@ PRIMARY = {"meld": "weighted_f1", "iemocap": "weighted_f1", "mosi": "accuracy"}
 
 def reference_of(variant: str) -> str:
     """The full model that `variant` is compared with: the one on the same features."""
-    for suffix in ("_finetuned_encoder", "_mpnet_adapted", "_mpnet"):
+    for suffix in ("_finetuned_encoder", "_mpnet_adapted_top6", "_mpnet_adapted", "_mpnet"):
         if variant.endswith(suffix):
             return "full" + suffix
     return "full"
