@@ -89,7 +89,8 @@ Caveats:
   `*_mpnet` rows all-mpnet-base-v2 (110M, assembled offline from its PyPI parts), not the RoBERTa-large features of
   the published systems. In the `*_mpnet_adapted` rows the top 2 of mpnet's 12 layers were first trained as an
   utterance classifier on the training split (3 epochs, the best on validation kept; `--adapt-text-encoder-layers 2`,
-  seeded like the run), then frozen; those features are encoded under bfloat16 autocast.
+  seeded like the run), then frozen; those features are encoded under bfloat16 autocast. The `*_mpnet_adapted_top6`
+  rows adapt the top 6 layers the same way, the count recipe stage five chose on MELD's validation split.
 - Every run uses train.py's per-dataset recipe (`DATASET_DEFAULTS`), chosen by the recipe search below: MELD logit
   adjustment 0.5 with a graph reach of 30 utterances each way, IEMOCAP reach 10, MOSI reach 30, edges typed by
   distance, and (stage three, on MELD's validation split) feature dropout 0.3 on MELD and IEMOCAP. The ablations keep
