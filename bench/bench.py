@@ -598,6 +598,13 @@ def paper_config() -> SyncTVAConfig:
     return SyncTVAConfig(**feature_size_arguments(PAPER_FEATURE_SIZES), modalities=list(PAPER_FEATURE_SIZES))
 
 
+def paper_training_batches(dialogues: list[dict], count: int | None = None) -> list[list[dict]]:
+    """One epoch's batches of MELD training dialogues (`count` of them evenly spaced, or all) at `PAPER_FEATURE_SIZES`:
+    their lengths, speakers and labels, made-up features (seed 0)."""
+    train = evenly_spaced(dialogues, count) if count else dialogues
+    return shuffled_batches(with_features(train, list(PAPER_FEATURE_SIZES), sizes=PAPER_FEATURE_SIZES))
+
+
 def paper_test_inputs(data_dir: str | None, count: int | None = None) -> list[dict]:
     """Batch-1 inputs of MELD's test dialogues (`count` of them evenly spaced, or all) at `PAPER_FEATURE_SIZES`:
     their lengths and speakers, made-up features (seed 0)."""
@@ -620,14 +627,13 @@ def bench_paper_setting(dialogues: list[dict], args, results: dict) -> None:
 
     collator = DataCollatorForDialogues()
     # CODEPATH: quick mode times the subsets of the research code's quick run (run_anchors.py --quick).
-    train = evenly_spaced(dialogues, 64) if args.quick else dialogues
-    batches = shuffled_batches(with_features(train, list(PAPER_FEATURE_SIZES), sizes=PAPER_FEATURE_SIZES))
+    batches = paper_training_batches(dialogues, 64 if args.quick else None)
     torch.manual_seed(0)
     trainee = Trainee("synctva", SyncTVAForEmotionClassification(paper_config()))
     time_epoch(trainee, batches[:4], collator)  # warm-up
     epochs = [time_epoch(trainee, batches, collator) for _ in range(2 if args.quick else 3)]
     results["paper_epoch_s"] = statistics.median(epochs)
-    results["paper_epoch_dialogues"] = len(train)
+    results["paper_epoch_dialogues"] = sum(len(batch) for batch in batches)
 
     model = trainee.model.eval()
     inputs = paper_test_inputs(args.data_dir, 60 if args.quick else None)

@@ -12,14 +12,10 @@ from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
 from modeling_synctva.streaming_synctva import allow_recurrent_layers_in_graphs
 torch.set_num_threads(2)
-B.FEATURE_SIZES = {"text": 1024, "audio": 300, "visual": 342}
-mods = ["text", "audio", "visual"]
-train = B.meld_train_dialogues(None)
-train = [train[i * len(train) // 64] for i in range(64)]
-batches = B.shuffled_batches(B.with_features(train, mods))
+batches = B.paper_training_batches(B.meld_train_dialogues(None), 64)
 collator = DataCollatorForDialogues()
 torch.manual_seed(0)
-cfg = SyncTVAConfig(**{f"{m}_feature_size": B.FEATURE_SIZES[m] for m in mods}, modalities=mods)
+cfg = SyncTVAConfig(**B.feature_size_arguments(B.PAPER_FEATURE_SIZES), modalities=list(B.PAPER_FEATURE_SIZES))
 model = SyncTVAForEmotionClassification(cfg)
 eager = B.Trainee("e", model)
 if sys.argv[1:] == ["rnn"]: allow_recurrent_layers_in_graphs()

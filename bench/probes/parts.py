@@ -11,11 +11,7 @@ import bench as B
 from modeling_synctva import SyncTVAConfig, SyncTVAForEmotionClassification
 from modeling_synctva.collator_synctva import DataCollatorForDialogues
 torch.set_num_threads(2)
-B.FEATURE_SIZES = {"text": 1024, "audio": 300, "visual": 342}
-mods = ["text", "audio", "visual"]
-train = B.meld_train_dialogues(None)
-train = [train[i * len(train) // 64] for i in range(64)]
-batches = B.shuffled_batches(B.with_features(train, mods))
+batches = B.paper_training_batches(B.meld_train_dialogues(None), 64)
 collator = DataCollatorForDialogues()
 variants = {"full": {}, "no_graph": dict(use_cross_modal_graph=False), "no_enh": dict(use_modality_enhancement=False),
             "no_fusion": dict(use_cross_attention_fusion=False), "1layer": dict(graph_layers=1), "nothing": dict(use_cross_modal_graph=False, use_modality_enhancement=False, use_cross_attention_fusion=False),
@@ -23,7 +19,7 @@ variants = {"full": {}, "no_graph": dict(use_cross_modal_graph=False), "no_enh":
 trainees = {}
 for k, v in variants.items():
     torch.manual_seed(0)
-    cfg = SyncTVAConfig(**{f"{m}_feature_size": B.FEATURE_SIZES[m] for m in mods}, modalities=mods, **v)
+    cfg = SyncTVAConfig(**B.feature_size_arguments(B.PAPER_FEATURE_SIZES), modalities=list(B.PAPER_FEATURE_SIZES), **v)
     trainees[k] = B.Trainee(k, SyncTVAForEmotionClassification(cfg))
     B.time_epoch(trainees[k], batches, collator)
 res = {k: [] for k in variants}
