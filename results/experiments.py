@@ -155,6 +155,8 @@ def experiments() -> dict[str, dict]:
         top6 = ["--dataset", dataset, *ADAPTED_MPNET, "6"]
         add(f"{dataset}-T-full_mpnet_adapted_top6", dataset, "T", "full_mpnet_adapted_top6", top6)
         add(f"{dataset}-T-gru_baseline_mpnet_adapted_top6", dataset, "T", "gru_baseline_mpnet_adapted_top6", [*top6, "--baseline", "gru"])
+        for variant in ("no_enhancement", "no_graph"):
+            add(f"{dataset}-T-{variant}_mpnet_adapted_top6", dataset, "T", f"{variant}_mpnet_adapted_top6", [*top6, *ABLATIONS[variant]])
     return table
 
 
