@@ -47,7 +47,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoModel, AutoTokenizer, get_scheduler
+from transformers import AutoConfig, AutoModel, AutoTokenizer, get_scheduler
 
 from filelock import FileLock
 
@@ -215,9 +215,7 @@ def adapt_text_encoder(
         ValueError: `top_layers` is not between 1 and the encoder's number of layers, or the encoder has no layer
             stack to adapt.
     """
-    tokenizer = AutoTokenizer.from_pretrained(text_encoder)
-    encoder = AutoModel.from_pretrained(text_encoder).to(device)
-    layer_count = len(encoder_layers(encoder))
+    layer_count = AutoConfig.from_pretrained(text_encoder).num_hidden_layers
     if not 1 <= top_layers <= layer_count:
         raise ValueError(f"top_layers must be between 1 and the encoder's {layer_count} layers, got {top_layers}")
     splits = {split: labelled_texts(dataset_dict[split], "utterances") for split in ("train", "validation")}
@@ -231,6 +229,8 @@ def adapt_text_encoder(
     with FileLock(target.with_name(target.name + ".lock")):
         if target.is_dir():  # complete: the folder only appears by the final rename
             return target
+        tokenizer, encoder = AutoTokenizer.from_pretrained(text_encoder), AutoModel.from_pretrained(text_encoder).to(device)
+        encoder_layers(encoder)  # raises for an encoder without a layer stack
         return adapt(dataset_dict, encoder, tokenizer, text_encoder, splits, settings, target, dataset_name, device, show_progress)
 
 
