@@ -23,7 +23,7 @@ import os
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from modeling_synctva.text_encoders import HUB_TEXT_ENCODER, default_text_encoder
+from modeling_synctva.text_encoders import HUB_TEXT_ENCODER, SPLIT_WHEEL_ENCODERS, default_text_encoder, encoder_cache
 
 DATASET_TITLES = {"meld": "MELD", "iemocap": "IEMOCAP", "mosi": "CMU-MOSI"}
 DATASET_DOMAINS = {
@@ -55,12 +55,15 @@ print(logits.argmax(-1))'''
 
 
 def hub_name_of(text_encoder: str | None) -> str | None:
-    """The Hub id of a text encoder: the id itself, the MiniLM id for the offline MiniLM folder, else None."""
+    """The Hub id of a text encoder: the id itself, the MiniLM id for the offline MiniLM folder, the Hub id of an
+    encoder assembled from its PyPI parts for its folder, else None."""
     if text_encoder is None:
         return None
     if os.path.isdir(text_encoder):
-        same = os.path.abspath(text_encoder) == os.path.abspath(default_text_encoder())
-        return HUB_TEXT_ENCODER if same else None
+        if os.path.abspath(text_encoder) == os.path.abspath(default_text_encoder()):
+            return HUB_TEXT_ENCODER
+        assembled = {os.path.abspath(encoder_cache() / name): spec.hub_id for name, spec in SPLIT_WHEEL_ENCODERS.items()}
+        return assembled.get(os.path.abspath(text_encoder))
     return text_encoder
 
 

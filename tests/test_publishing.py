@@ -186,3 +186,15 @@ def test_refused_token_ends_with_one_line_saying_how_to_log_in(trained_folder, m
     message = one_line_exit(trained_folder, monkeypatch, StubHubApi(failure=refused))
 
     assert "refused the token (HTTP 401)" in message and "hf auth login" in message
+
+
+def test_the_card_names_an_encoder_assembled_from_pypi_parts_by_its_hub_id(tmp_path, monkeypatch):
+    """A folder of the encoder cache (made up, empty but for its config) stands for the assembled mpnet."""
+    from synctva_training.model_card import hub_name_of
+
+    monkeypatch.setenv("SYNCTVA_ENCODER_CACHE", str(tmp_path))
+    (tmp_path / "all-mpnet-base-v2").mkdir()
+    (tmp_path / "other").mkdir()
+    assert hub_name_of(str(tmp_path / "all-mpnet-base-v2")) == "sentence-transformers/all-mpnet-base-v2"
+    assert hub_name_of(str(tmp_path / "other")) is None  # a local folder of unknown origin: no Hub id
+    assert hub_name_of("org/model") == "org/model"
