@@ -96,8 +96,8 @@ Caveats:
 - Every run uses train.py's per-dataset recipe (`DATASET_DEFAULTS`), chosen by the recipe search below: MELD logit
   adjustment 0.5 with a graph reach of 30 utterances each way, IEMOCAP reach 10, MOSI reach 30, edges typed by
   distance, and (stage three, on MELD's validation split) feature dropout 0.3, on MELD, IEMOCAP and MOSI (whose
-  validation split cannot choose). The ablations keep
-  the recipe and switch one part off; the BiGRU gets the same loss and the same feature dropout.
+  validation split cannot choose). The ablations keep the recipe and switch one part off; the BiGRU gets the same
+  loss and the same feature dropout.
 - Stages one and two of the recipe search ran before training moved to length-pooled batches and before feature
   dropout (so their commands, which leave feature dropout at the dataset's default, ran with none); stage three ran
   with both. Every row of the main table ran with the current code.
