@@ -149,6 +149,11 @@ def experiments() -> dict[str, dict]:
     for variant, flags in ABLATIONS.items():
         add(f"mosi-T+A+V-{variant}", "mosi", "T+A+V", variant, ["--dataset", "mosi", *flags])
     add("mosi-T+A+V-gru_baseline", "mosi", "T+A+V", "gru_baseline", ["--dataset", "mosi", "--baseline", "gru"])
+    # MOSI's text from its transcripts through frozen all-mpnet-base-v2 instead of the released text features (which
+    # were fit on the training videos): the whole pipeline from raw text on the one tri-modal set, Sync-TVA and the BiGRU.
+    mosi_mpnet = ["--dataset", "mosi", "--text-encoder", "all-mpnet-base-v2"]
+    add("mosi-T+A+V-full_mpnet", "mosi", "T+A+V", "full_mpnet", mosi_mpnet)
+    add("mosi-T+A+V-gru_baseline_mpnet", "mosi", "T+A+V", "gru_baseline_mpnet", [*mosi_mpnet, "--baseline", "gru"])
     for dataset in ("meld", "iemocap"):
         minilm = ["--dataset", dataset, *MINILM]
         add(f"{dataset}-T-full", dataset, "T", "full", minilm)
