@@ -546,7 +546,8 @@ def train(args, accelerator, model, examples: dict, collator, label_names: list[
 def from_tokens_difference(final_model, feature_model, examples: list[dict], texts: list[list[str]], speakers: list[list[str]],
                            processor, collator, bf16_features: bool = False) -> dict:
     """Largest |logit difference| between the model held encoder run from raw text and the feature model on cached
-    features, over the first validation dialogues whose utterances all have text.
+    features, over the first validation dialogues whose utterances all have text. The other modalities' features (as
+    the dataset ships them, e.g. MOSI's audio and visual ones) go to both models alike.
 
     With `bf16_features` the cached features were encoded under bfloat16 autocast, while the saved model runs its
     encoder in float32: the feature model then reads the float32 features of the saved model's own encoder, so the
@@ -558,8 +559,11 @@ def from_tokens_difference(final_model, feature_model, examples: list[dict], tex
     feature_model.eval()
     with torch.inference_mode():
         inputs = processor([{"utterances": texts[i], "speakers": speakers[i]} for i in chosen])
-        from_tokens = final_model(**inputs).logits
         batch = collator([{k: v for k, v in examples[i].items() if k != "labels"} for i in chosen])
+        shipped = {key: value for key, value in batch.items() if key.endswith("_features") and key != "text_features"}
+        if shipped:  # the processor saw text only: its modality mask would leave the shipped modalities out
+            inputs = {**{key: value for key, value in inputs.items() if key != "modality_mask"}, **shipped}
+        from_tokens = final_model(**inputs).logits
         real = inputs["attention_mask"].bool()
         check = {}
         if bf16_features:

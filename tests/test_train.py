@@ -1,6 +1,7 @@
 """train.py on a few real MELD dialogues: the output folder is a loadable Hub repo with card and results, a resumed
 run ends exactly like an uninterrupted one, and two gloo processes train together. Also the GRU baseline, the
-context strings and the fine-tuning of the text encoder, and the IEMOCAP fine-tuning example."""
+context strings and the fine-tuning of the text encoder, the IEMOCAP fine-tuning example, and MOSI text through an
+encoder beside its shipped audio and visual features."""
 
 import json
 import os
@@ -313,3 +314,17 @@ def test_the_dataset_text_encoder_applies_as_a_whole_unless_the_command_line_nam
     assert encoder_of("--dataset", "meld", "--text-encoder", "all-mpnet-base-v2") == ("all-mpnet-base-v2", None, False)
     assert encoder_of("--dataset", "meld", "--adapt-text-encoder-layers", "2") == (None, 2, False)
     assert encoder_of("--dataset", "meld", "--finetune-text-encoder") == (None, None, True)
+
+
+def test_a_text_encoder_beside_shipped_audio_and_visual_features_saves_a_model_that_matches_from_tokens(
+    tmp_path, feature_cache, data_dir_session, session_hf_home
+):
+    """MOSI's transcripts through MiniLM beside its shipped audio and visual features (4 real dialogues per split): the
+    saved model, run from raw text with the same audio and visual features, gives the training model's logits."""
+    out = tmp_path / "mosi"
+    run(["train.py", "--dataset", "mosi", "--text-encoder", "all-MiniLM-L6-v2", "--max-train-dialogues", "4",
+         "--max-eval-dialogues", "4", "--hidden-size", "16", "--epochs", "1", "--data-dir", str(data_dir_session),
+         "--cache-dir", str(feature_cache), "--output-dir", str(out)], session_hf_home)
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["modalities"] == ["text", "audio", "visual"]
+    assert results["from_tokens_max_abs_diff"] <= 1e-4
