@@ -92,7 +92,7 @@ DATASET_DEFAULTS = {
 }
 # Each dataset's text encoder, chosen on its validation split (results/RESULTS.md): on MELD all-mpnet-base-v2 with its
 # top 6 layers adapted (recipe stage five), on IEMOCAP all-mpnet-base-v2 frozen. It applies as a whole when the
-# command line names no encoder and no fine-tuning or adaptation of one; otherwise the default encoder is MiniLM.
+# command line names no encoder and no fine-tuning or adaptation of one; otherwise the named encoder, else MiniLM, is used.
 DATASET_TEXT_ENCODERS = {
     "meld": {"text_encoder": "all-mpnet-base-v2", "adapt_text_encoder_layers": 6},
     "iemocap": {"text_encoder": "all-mpnet-base-v2", "adapt_text_encoder_layers": None},
