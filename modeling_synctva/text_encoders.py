@@ -55,8 +55,8 @@ SPLIT_WHEEL_ENCODERS = {
 }
 
 
-HUB_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_TEXT_ENCODER_NAME = "all-MiniLM-L6-v2"
+HUB_TEXT_ENCODER = f"sentence-transformers/{DEFAULT_TEXT_ENCODER_NAME}"
 
 
 def default_text_encoder() -> str:

@@ -138,14 +138,10 @@ def experiments() -> dict[str, dict]:
         for recipe, flags in stage.items():
             add(f"{dataset}-T-recipe{recipe}", dataset, "T", f"recipe{recipe}",
                 ["--dataset", dataset, *MINILM, *MELD_RECIPE, *flags], seeds=RECIPE_SEEDS)
-    for dataset, stage in FIFTH_STAGE.items():
+    for dataset, stage in [*FIFTH_STAGE.items(), *SIXTH_STAGE.items(), *SEVENTH_STAGE.items()]:
         for recipe, flags in stage.items():
             add(f"{dataset}-T-recipe{recipe}", dataset, "T", f"recipe{recipe}", ["--dataset", dataset, *flags],
                 seeds=(0,) if "top12" in recipe else RECIPE_SEEDS)
-    for dataset, stage in [*SIXTH_STAGE.items(), *SEVENTH_STAGE.items()]:
-        for recipe, flags in stage.items():
-            add(f"{dataset}-T-recipe{recipe}", dataset, "T", f"recipe{recipe}", ["--dataset", dataset, *flags],
-                seeds=RECIPE_SEEDS)
 
     for modalities in MOSI_MODALITIES:
         short = "+".join(m[0].upper() for m in modalities.split(","))
