@@ -116,6 +116,14 @@ SIXTH_STAGE = {
 # on seed 0), so five epochs, seeds 0 and 1, against recipe5_adapt_top6 by stage six's rule.
 SEVENTH_STAGE = {"meld": {"7_adapt_top6_epochs_5": [*ADAPTED_MPNET, "6", "--finetune-epochs", "5"]}}
 
+# Stage eight on MELD: the top-6 adaptation's learning rate (1e-4 so far, never varied), halved and doubled, seeds 0
+# and 1, against recipe5_adapt_top6 by stage six's rule (the stricter form). Written before the runs.
+EIGHTH_STAGE = {
+    "meld": {
+        f"8_adapt_top6_learning_rate_{rate}": [*ADAPTED_MPNET, "6", "--adapt-learning-rate", rate] for rate in ("5e-5", "2e-4")
+    }
+}
+
 
 def experiments() -> dict[str, dict]:
     """name -> {dataset, modalities, variant, args, seeds}: the rows of RESULTS.md."""
@@ -138,7 +146,7 @@ def experiments() -> dict[str, dict]:
         for recipe, flags in stage.items():
             add(f"{dataset}-T-recipe{recipe}", dataset, "T", f"recipe{recipe}",
                 ["--dataset", dataset, *MINILM, *MELD_RECIPE, *flags], seeds=RECIPE_SEEDS)
-    for dataset, stage in [*FIFTH_STAGE.items(), *SIXTH_STAGE.items(), *SEVENTH_STAGE.items()]:
+    for dataset, stage in [*FIFTH_STAGE.items(), *SIXTH_STAGE.items(), *SEVENTH_STAGE.items(), *EIGHTH_STAGE.items()]:
         for recipe, flags in stage.items():
             add(f"{dataset}-T-recipe{recipe}", dataset, "T", f"recipe{recipe}", ["--dataset", dataset, *flags],
                 seeds=(0,) if "top12" in recipe else RECIPE_SEEDS)
