@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--adapt-text-encoder-layers", type=int, metavar="K", help="first adapt only the top K layers of "
                       "the text encoder, from cached lower-layer states, utterance by utterance, under bfloat16 autocast "
                       "(synctva_training.adapt_text_encoder); the features are then encoded under bfloat16 too")
+    data.add_argument("--adapt-with-context", action="store_true", help="with --adapt-text-encoder-layers: the adaptation "
+                      "and the features read each utterance with its dialogue context, as --finetune-text-encoder does")
     data.add_argument("--adapt-learning-rate", type=float, default=1e-4, help="learning rate of that adaptation")
     data.add_argument("--adapt-logit-adjustment", type=float, default=0.0, help="tau of that adaptation's logit-adjusted loss (0: plain cross-entropy)")
     data.add_argument("--finetune-epochs", type=int, default=3, help="epochs of that fine-tuning or adaptation (the best on validation is kept)")
@@ -196,6 +198,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give at most one of --finetune-text-encoder and --adapt-text-encoder-layers")
     if args.adapt_text_encoder_layers is not None and args.adapt_text_encoder_layers < 1:
         parser.error("--adapt-text-encoder-layers must be >= 1")
+    if args.adapt_with_context and args.adapt_text_encoder_layers is None:
+        parser.error("--adapt-with-context needs --adapt-text-encoder-layers")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
     for name in ("epochs", "batch_size", "hidden_size", "patience", "finetune_epochs"):
@@ -242,8 +246,9 @@ def prepare_features(dataset_dict: datasets.DatasetDict, args, accelerator) -> t
     """Add encoder text features when the run uses a text encoder; return the dataset and how its text was encoded.
 
     A text encoder is used when the dataset ships no text features, or when `--text-encoder` or
-    `--finetune-text-encoder` or `--adapt-text-encoder-layers` asks for one. With fine-tuning, the features of an
-    utterance are those of the utterance with its dialogue context (`training.finetune_text_encoder.context_texts`).
+    `--finetune-text-encoder` or `--adapt-text-encoder-layers` asks for one. With fine-tuning (or
+    `--adapt-with-context`), the features of an utterance are those of the utterance with its dialogue context
+    (`modeling_synctva.processing_synctva.context_texts`).
     """
     columns = dataset_dict["train"].column_names
     adapting = args.finetune_text_encoder or args.adapt_text_encoder_layers
@@ -252,12 +257,13 @@ def prepare_features(dataset_dict: datasets.DatasetDict, args, accelerator) -> t
     encoder = base_encoder = resolve_text_encoder(args.text_encoder) if args.text_encoder else default_text_encoder()
     text_column = "utterances"
     cache_dir = Path(args.cache_dir)
-    if args.finetune_text_encoder:
+    if args.finetune_text_encoder or args.adapt_with_context:
         tokenizer_separator = AutoTokenizer.from_pretrained(encoder).sep_token
         if tokenizer_separator is None:
             raise ValueError(f"the tokenizer of {encoder} has no separator token to join an utterance with its context")
         dataset_dict = add_context_column(dataset_dict, tokenizer_separator)
         text_column = CONTEXT_COLUMN
+    if args.finetune_text_encoder:
         encoder = str(
             finetune_text_encoder(
                 dataset_dict, encoder, cache_dir, args.dataset_name, epochs=args.finetune_epochs,
@@ -268,7 +274,7 @@ def prepare_features(dataset_dict: datasets.DatasetDict, args, accelerator) -> t
     if args.adapt_text_encoder_layers:
         encoder = str(
             adapt_text_encoder(
-                dataset_dict, encoder, cache_dir, args.dataset_name, top_layers=args.adapt_text_encoder_layers,
+                dataset_dict, encoder, cache_dir, args.dataset_name, top_layers=args.adapt_text_encoder_layers, text_column=text_column,
                 learning_rate=args.adapt_learning_rate, logit_adjustment=args.adapt_logit_adjustment, epochs=args.finetune_epochs, seed=args.seed if args.finetune_seed is None else args.finetune_seed,
                 max_length=MAX_TEXT_LENGTH, device=accelerator.device, show_progress=accelerator.is_local_main_process,
             )

@@ -124,6 +124,11 @@ EIGHTH_STAGE = {
     }
 }
 
+# Stage nine on MELD: the top-6 adaptation and the features read each utterance with its dialogue context (3 before,
+# 1 after, with speakers: the strings of --finetune-text-encoder; about 4.6x the tokens), seeds 0 and 1, against
+# recipe5_adapt_top6 by stage six's rule (the stricter form). Written before the runs.
+NINTH_STAGE = {"meld": {"9_adapt_top6_with_context": [*ADAPTED_MPNET, "6", "--adapt-with-context"]}}
+
 
 def experiments() -> dict[str, dict]:
     """name -> {dataset, modalities, variant, args, seeds}: the rows of RESULTS.md."""
@@ -146,7 +151,8 @@ def experiments() -> dict[str, dict]:
         for recipe, flags in stage.items():
             add(f"{dataset}-T-recipe{recipe}", dataset, "T", f"recipe{recipe}",
                 ["--dataset", dataset, *MINILM, *MELD_RECIPE, *flags], seeds=RECIPE_SEEDS)
-    for dataset, stage in [*FIFTH_STAGE.items(), *SIXTH_STAGE.items(), *SEVENTH_STAGE.items(), *EIGHTH_STAGE.items()]:
+    for dataset, stage in [*FIFTH_STAGE.items(), *SIXTH_STAGE.items(), *SEVENTH_STAGE.items(), *EIGHTH_STAGE.items(),
+                           *NINTH_STAGE.items()]:
         for recipe, flags in stage.items():
             add(f"{dataset}-T-recipe{recipe}", dataset, "T", f"recipe{recipe}", ["--dataset", dataset, *flags],
                 seeds=(0,) if "top12" in recipe else RECIPE_SEEDS)

@@ -15,7 +15,9 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from datasets_scripts import load_meld
+from synctva_training.finetune_text_encoder import CONTEXT_WINDOW
 from modeling_synctva.modeling_synctva import mean_pool
+from modeling_synctva.processing_synctva import context_texts
 from modeling_synctva.text_encoders import resolve_text_encoder
 
 
@@ -33,11 +35,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--top-layers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--context", action="store_true", help="each utterance with its dialogue context")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     path = resolve_text_encoder("all-mpnet-base-v2")
     tokenizer, encoder = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    texts = [u for dialogue in load_meld()["train"]["utterances"] for u in dialogue][:64]
+    train = load_meld()["train"]
+    if args.context:
+        dialogues = [context_texts(s, u, tokenizer.sep_token, *CONTEXT_WINDOW) for s, u in zip(train["speakers"], train["utterances"])]
+    else:
+        dialogues = train["utterances"]
+    all_texts = [text for dialogue in dialogues for text in dialogue]
+    lengths = [len(ids) for ids in tokenizer(all_texts, truncation=True, max_length=128)["input_ids"]]
+    print(f"train split: {len(lengths)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.1f}, at most 128)")
+    texts = all_texts[:64]
     batch = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
     mask = batch["attention_mask"]
     print(f"batch {tuple(batch['input_ids'].shape)}, mean tokens {mask.sum(1).float().mean():.1f}")
