@@ -204,6 +204,13 @@ def experiments() -> dict[str, dict]:
         # MELD's default encoder: each part off in turn, feature dropout too.
         for variant in ("no_enhancement", "no_graph", *(("no_feature_dropout",) if dataset == "meld" else ())):
             add(f"{dataset}-T-{variant}_mpnet_adapted_top6", dataset, "T", f"{variant}_mpnet_adapted_top6", [*top6, *ABLATIONS[variant]])
+    # Stage nine's encoder on MELD (the top 6 adapted on context strings, --adapt-with-context): Sync-TVA, the BiGRU and
+    # each part off, 3 seeds, so that the recipe its validation scores took can be read on test.
+    context = ["--dataset", "meld", *ADAPTED_MPNET, "6", "--adapt-with-context"]
+    add("meld-T-full_mpnet_adapted_top6_context", "meld", "T", "full_mpnet_adapted_top6_context", context)
+    add("meld-T-gru_baseline_mpnet_adapted_top6_context", "meld", "T", "gru_baseline_mpnet_adapted_top6_context", [*context, "--baseline", "gru"])
+    for variant in ("no_enhancement", "no_graph", "no_feature_dropout"):
+        add(f"meld-T-{variant}_mpnet_adapted_top6_context", "meld", "T", f"{variant}_mpnet_adapted_top6_context", [*context, *ABLATIONS[variant]])
     return table
 
 
