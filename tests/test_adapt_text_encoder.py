@@ -104,3 +104,23 @@ def test_a_logit_adjusted_adaptation_is_its_own_result(tmp_path, small_encoder, 
     assert json.loads((adjusted / "adapt_log.json").read_text())["settings"]["logit_adjustment"] == 0.5
     top = "encoder.layer.2.output.dense.weight"
     assert not torch.equal(load_file(plain / "model.safetensors")[top], load_file(adjusted / "model.safetensors")[top])
+
+
+def test_an_adaptation_on_context_strings_reads_them_and_is_its_own_result(tmp_path, small_encoder, few_meld_dialogues):
+    """`text_column` names the texts adapted on: with the context strings every utterance's cached lower-layer states
+    hold its context's tokens too (more tokens than the utterances alone), and the result is another encoder."""
+    from transformers import AutoTokenizer
+
+    from synctva_training.finetune_text_encoder import CONTEXT_COLUMN, add_context_column
+
+    with_context = add_context_column(few_meld_dialogues, AutoTokenizer.from_pretrained(small_encoder).sep_token)
+    settings = {"top_layers": 1, "epochs": 1, "batch_size": 8, "show_progress": False}
+    alone = adaptation.adapt_text_encoder(with_context, small_encoder, tmp_path / "alone", "meld", **settings)
+    in_context = adaptation.adapt_text_encoder(with_context, small_encoder, tmp_path / "context", "meld", text_column=CONTEXT_COLUMN, **settings)
+
+    def train_tokens(cache: str) -> int:
+        (states,) = (tmp_path / cache / "adapted" / "lower_states").glob("meld-train-*.safetensors")
+        return int(load_file(states)["offsets"][-1])
+
+    assert alone.name != in_context.name
+    assert train_tokens("context") > 2 * train_tokens("alone")

@@ -270,6 +270,28 @@ def test_a_run_with_a_context_fine_tuned_encoder_saves_a_processor_that_builds_t
     assert (inputs["input_ids"][0, 0] == processor.tokenizer.sep_token_id).sum() == 3  # target SEP past SEP future SEP
 
 
+def test_an_encoder_adapted_on_context_strings_saves_a_processor_that_builds_the_same_context(tmp_path, feature_cache, data_dir_session, session_hf_home):
+    from transformers import AutoProcessor
+
+    out = tmp_path / "synctva-meld-adapted-context"
+    run(["train.py", *SMALL_RUN, "--epochs", "1", "--adapt-text-encoder-layers", "1", "--adapt-with-context", "--finetune-epochs", "1",
+         "--data-dir", str(data_dir_session), "--cache-dir", str(feature_cache), "--output-dir", str(out)], session_hf_home)
+    results = json.loads((out / "results.json").read_text())
+
+    assert results["text_input"] == "context"
+    assert AutoProcessor.from_pretrained(out, trust_remote_code=True).text_context_window == [3, 1]
+    # train.py checked the saved model from raw utterances (through this processor) against the bf16 context features
+    assert results["from_tokens_max_abs_diff"] < 1e-4 and results["from_tokens_bf16_feature_min_cosine"] > 0.99
+
+
+def test_context_strings_for_the_adaptation_need_an_adaptation(capsys):
+    import train
+
+    with pytest.raises(SystemExit):
+        train.parse_args(["--dataset", "meld", "--adapt-with-context"])
+    assert "--adapt-with-context needs --adapt-text-encoder-layers" in capsys.readouterr().err
+
+
 def test_iemocap_example_fine_tunes_a_saved_checkpoint_for_a_few_steps(smoke_run, tmp_path, data_dir_session):
     if not (data_dir_session / "iemocap" / "text" / "iemocap.pkl").is_file():
         pytest.skip("IEMOCAP pickle not found")
