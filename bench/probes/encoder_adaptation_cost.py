@@ -15,10 +15,10 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from datasets_scripts import load_meld
-from synctva_training.finetune_text_encoder import CONTEXT_WINDOW
 from modeling_synctva.modeling_synctva import mean_pool
 from modeling_synctva.processing_synctva import context_texts
 from modeling_synctva.text_encoders import resolve_text_encoder
+from synctva_training.finetune_text_encoder import CONTEXT_WINDOW
 
 
 def median_seconds(step, repeats: int = 3) -> float:
